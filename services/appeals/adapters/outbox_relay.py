@@ -1,0 +1,147 @@
+"""The outbox relay: publishes events stored with the appeals to Kafka, then marks them sent.
+
+Runs inside the appeals service. A write wakes it at once; a slow poll covers events left by a
+crash or another replica. While the broker is unreachable intake keeps storing appeals and
+their events wait in the outbox; the relay retries with capped backoff and publishes them, in
+order per appeal, when the broker is back. A crash between publishing and marking publishes an
+event twice at worst — consumers are idempotent on event_id, so delivery is at least once and
+the effect exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services.appeals.adapters.store import AppealStore
+from shared.topics import APPEAL_EVENTS
+
+__all__ = ["OutboxRelay"]
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Moves pending events from MongoDB to ``appeals.events``."""
+
+    def __init__(
+        self,
+        store: AppealStore,
+        make_producer: Any,
+        *,
+        batch: int = 200,
+        poll_seconds: float = 1.0,
+        retry_max_seconds: float = 5.0,
+    ) -> None:
+        self.store = store
+        self._make_producer = make_producer
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.retry_max_seconds = retry_max_seconds
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+        self.broker_connected = False
+
+    def wake(self) -> None:
+        """Tell the relay that new events are waiting."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the relay loop in the background."""
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Finish the current batch, then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_producer()
+
+    async def _close_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+        self.broker_connected = False
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self._make_producer()
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+            self.broker_connected = True
+        return self._producer
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                moved = await self.publish_pending()
+                backoff = 0.2
+                if moved:
+                    continue  # there may be more: drain before waiting
+            except (TimeoutError, KafkaError, OSError) as exc:
+                log.warning("outbox relay: broker unavailable, will retry: %s", exc)
+                await self._close_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_max_seconds)
+                continue
+            except Exception:
+                log.exception("outbox relay: unexpected error; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_max_seconds)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending events; return how many were published."""
+        docs = await self.store.pending_outbox(self.batch)
+        if not docs:
+            return 0
+        producer = await self._ensure_producer()
+        sent: list[tuple[str, list[dict[str, Any]], list[asyncio.Future[Any]]]] = []
+        for doc in docs:
+            pending_ids = doc.get("outbox") or []
+            by_id = {e["event_id"]: e for e in doc.get("events", [])}
+            events = [by_id[i] for i in pending_ids if i in by_id]
+            futures = []
+            for event in events:
+                # send() only enqueues; awaiting the futures below waits for acks=all.
+                futures.append(
+                    await producer.send(
+                        APPEAL_EVENTS,
+                        key=doc["_id"].encode(),
+                        value=orjson.dumps(event, default=_json_default),
+                    )
+                )
+            sent.append((doc["_id"], events, futures))
+        count = 0
+        for appeal_id, events, futures in sent:
+            await asyncio.gather(*futures)
+            await self.store.mark_published(appeal_id, events)
+            count += len(events)
+        self.published += count
+        return count
+
+
+def _json_default(value: Any) -> Any:
+    # Events are stored with real datetimes; on the wire they are ISO-8601 UTC strings.
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

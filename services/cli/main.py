@@ -1,0 +1,161 @@
+"""The ``appeals`` command: run the embedded stack, serve one service, and the tools.
+
+    appeals up                      # broker + database + Prometheus + all services, demo city
+    appeals serve appeals|routing|notify|metrics
+    appeals routing route|eval|explain|train|replay ...
+
+Each service's own tools are registered by that service's ``entrypoints/cli.py``; this module
+only dispatches, and imports a service only when its command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _add_up(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from shared.embedded import DEFAULT_BROKER
+
+    up = subparsers.add_parser(
+        "up", help="start the whole system on this machine (embedded broker and database)"
+    )
+    up.add_argument("--data-dir", type=Path, default=Path(os.environ.get("APPEALS_DATA_DIR", ".appeals")))
+    up.add_argument("--broker", choices=["noida", "tansu"], default=DEFAULT_BROKER)
+    up.add_argument("--host", default=os.environ.get("APPEALS_BIND_HOST", "127.0.0.1"))
+    for flag, env, default in [
+        ("--http-port", "APPEALS_HTTP_PORT", 8000),
+        ("--metrics-port", "APPEALS_METRICS_PORT", 8001),
+        ("--routing-port", "APPEALS_ROUTING_PORT", 8002),
+        ("--notify-port", "APPEALS_NOTIFY_PORT", 8003),
+        ("--broker-port", "APPEALS_BROKER_PORT", 9092),
+        ("--db-port", "APPEALS_DB_PORT", 27017),
+        ("--prometheus-port", "APPEALS_PROMETHEUS_PORT", 9090),
+    ]:
+        up.add_argument(flag, type=int, default=int(os.environ.get(env, default)))
+    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    up.set_defaults(func=_run_up)
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from shared.embedded import StartupError
+    from services.cli.stack import Stack, StackConfig
+
+    config = StackConfig(
+        data_dir=args.data_dir,
+        broker=args.broker,
+        host=args.host,
+        broker_port=args.broker_port,
+        db_port=args.db_port,
+        prometheus_port=args.prometheus_port,
+        ports={
+            "appeals": args.http_port,
+            "metrics": args.metrics_port,
+            "routing": args.routing_port,
+            "notify": args.notify_port,
+        },
+        prometheus=not args.no_prometheus,
+    )
+    stack = Stack(config)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start(say=lambda line: print(line, flush=True))
+    except (StartupError, OSError) as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr, flush=True)
+        stack.stop()
+        return 1
+    print("\nThe appeals system is up (data in %s):" % config.data_dir.resolve())
+    for label, url in stack.urls().items():
+        print(f"  {label:<18} {url}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while not stopping:
+            dead = stack.dead()
+            if dead:
+                print(f"\nFAILED: {', '.join(dead)} exited; see the logs under "
+                      f"{config.data_dir.resolve()}", file=sys.stderr, flush=True)
+                stack.stop()
+                return 1
+            time.sleep(0.5)
+    finally:
+        print("\nstopping ...", flush=True)
+        stack.stop()
+    return 0
+
+
+def _add_serve(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = subparsers.add_parser("serve", help="run one service in the foreground")
+    serve.add_argument("service", choices=["appeals", "routing", "notify", "metrics"])
+    serve.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from shared.logging import configure_logging
+
+    level = os.environ.get("APPEALS_LOG_LEVEL", "INFO")
+    configure_logging(args.service, level)
+    if args.service == "appeals":
+        import uvicorn
+
+        from services.appeals.config import AppealsSettings
+        from services.appeals.entrypoints.http import create_app
+
+        settings = AppealsSettings()
+        uvicorn.run(
+            create_app(settings),
+            host=settings.bind_host,
+            port=settings.http_port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        return 0
+    module = {
+        "routing": "services.routing.entrypoints.app",
+        "notify": "services.notify.entrypoints.app",
+        "metrics": "services.metrics.entrypoints.app",
+    }[args.service]
+    import importlib
+
+    app = importlib.import_module(module).app
+    sys.argv = [f"appeals-{args.service}", "worker", "--loglevel", level.lower()]
+    app.main()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = argparse.ArgumentParser(prog="appeals", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_up(subparsers)
+    _add_serve(subparsers)
+    try:
+        from services.routing.entrypoints.cli import register as register_routing
+    except ImportError:  # the routing tools are optional while the service is being built
+        pass
+    else:
+        register_routing(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``appeals`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

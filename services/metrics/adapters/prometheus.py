@@ -1,0 +1,345 @@
+"""Every Prometheus series of the metrics service, built by one factory on a given registry.
+
+``build_metrics(registry)`` creates all collectors (so a test uses a fresh
+``CollectorRegistry`` and the dashboards' test can list every name that exists). The faust
+entrypoint then calls:
+
+- ``observe(event, before, after)`` after each ``fold``: counters, duration histograms and the
+  backlog gauges move only when the event was new, so a redelivered event counts once;
+- ``load_backlog(facts)`` at start-up, because gauges start at zero in a new process while the
+  facts table survived;
+- ``set_figures(period, figures)`` on a timer with ``current_figures(...)`` of the domain: the
+  rate, Wilson lower bound, sample-size, composite-score and rank gauges;
+- ``consumed / invalid / dead_letter / set_lag`` for pipeline health.
+
+Labels are bounded by the city's jurisdiction: district, street and unit codes, plus a few
+enumerations. Communities appear only on the per-level figure gauges (one series per community
+and rate), never on counters or histograms, which would multiply the bucket series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.metrics.domain import (
+    MIN_SAMPLE,
+    RATES,
+    AppealFacts,
+    LevelFigures,
+    Place,
+    ranking,
+)
+from shared.events import EventEnvelope
+
+__all__ = ["DURATION_BUCKETS", "AppealMetrics", "build_metrics"]
+
+PLACE = ("district", "street", "unit")
+FIGURE_LABELS = ("level", "period", "district", "street", "community", "unit")
+RANK_LABELS = ("level", "period", "district", "street", "unit")
+# Seconds from one minute to a month: signing is counted in minutes, resolution in work weeks.
+DURATION_BUCKETS = (
+    60.0,
+    300.0,
+    900.0,
+    1800.0,
+    3600.0,
+    2 * 3600.0,
+    4 * 3600.0,
+    8 * 3600.0,
+    86400.0,
+    2 * 86400.0,
+    3 * 86400.0,
+    5 * 86400.0,
+    7 * 86400.0,
+    14 * 86400.0,
+    30 * 86400.0,
+)
+
+_Key = tuple[str, ...]
+
+
+@dataclass
+class AppealMetrics:
+    """The collectors of the metrics service and the methods that move them."""
+
+    received: Counter
+    dispatched: Counter
+    returned: Counter
+    reopened: Counter
+    resolved: Counter
+    closed: Counter
+    reviewed: Counter
+    overdue: Counter
+    backlog: Gauge
+    overdue_backlog: Gauge
+    sign_seconds: Histogram
+    response_seconds: Histogram
+    resolution_seconds: Histogram
+    rate: Gauge
+    rate_denominator: Gauge
+    rate_lower_bound: Gauge
+    composite_score: Gauge
+    composite_score_lower_bound: Gauge
+    rank: Gauge
+    events_consumed: Counter
+    events_invalid: Counter
+    consumer_lag: Gauge
+    dead_letters: Counter
+    min_sample: int = MIN_SAMPLE
+    # Label sets written by the last set_figures of each period, to drop stale ones next time.
+    _figure_series: dict[str, dict[str, set[_Key]]] = field(default_factory=dict, repr=False)
+
+    # ---------------------------------------------------------------- appeal lifecycle
+
+    def observe(self, event: EventEnvelope, before: AppealFacts | None, after: AppealFacts) -> None:
+        """Move the series for one event just folded (``before`` -> ``after``); once per event."""
+        if before is not None and event.event_id in before.seen:
+            return
+        here = _place(after.place)
+        kind = event.type
+        if kind == "appeal.received":
+            self.received.labels(*here, after.channel).inc()
+        elif kind == "appeal.dispatched":
+            self.dispatched.labels(*here).inc()
+        elif kind == "appeal.returned" and after.current is not None:
+            self.returned.labels(*_place(after.current.place)).inc()
+        elif kind == "appeal.overdue" and after.current is not None:
+            missed = after.current.overdue[-1].deadline if after.current.overdue else None
+            if missed is not None:
+                self.overdue.labels(*_place(after.current.place), missed).inc()
+        elif kind == "appeal.resolved":
+            self.resolved.labels(*here).inc()
+        elif kind == "appeal.reviewed" and after.satisfaction is not None:
+            solved = "true" if after.solved else "false"
+            self.reviewed.labels(*here, after.satisfaction, solved).inc()
+        elif kind == "appeal.reopened":
+            self.reopened.labels(*here).inc()
+        elif kind == "appeal.closed":
+            self.closed.labels(*here).inc()
+        self._observe_durations(before, after)
+        _move(self.backlog, _backlog_key(before), _backlog_key(after))
+        _move(self.overdue_backlog, _overdue_key(before), _overdue_key(after))
+
+    def _observe_durations(self, before: AppealFacts | None, after: AppealFacts) -> None:
+        start = after.dispatched_at
+        if start is None:
+            return
+        for histogram, name in (
+            (self.sign_seconds, "signed_at"),
+            (self.response_seconds, "responded_at"),
+            (self.resolution_seconds, "resolved_at"),
+        ):
+            done = getattr(after, name)
+            if done is not None and (before is None or getattr(before, name) is None):
+                histogram.labels(*_place(after.place)).observe((done - start).total_seconds())
+
+    def load_backlog(self, facts: Iterable[AppealFacts]) -> None:
+        """Set the backlog gauges from the whole facts table (at start-up, after a rebuild)."""
+        self.backlog.clear()
+        self.overdue_backlog.clear()
+        for appeal in facts:
+            _move(self.backlog, None, _backlog_key(appeal))
+            _move(self.overdue_backlog, None, _overdue_key(appeal))
+
+    # ---------------------------------------------------------------- figures per level
+
+    def set_figures(self, period: str, figures: Iterable[LevelFigures]) -> None:
+        """Replace the figure gauges of ``period`` ("day"/"month") with these figures.
+
+        Pass the figures of every level for the current period only; series of entities no
+        longer present (last month's, say) are removed.
+        """
+        written: dict[str, set[_Key]] = {}
+
+        def put(gauge: Gauge, name: str, key: _Key, value: float | None) -> None:
+            if value is None:
+                return
+            gauge.labels(*key).set(value)
+            written.setdefault(name, set()).add(key)
+
+        figures = list(figures)
+        for f in figures:
+            base = _figure_key(f, period)
+            for rate in RATES:
+                key = (*base, rate)
+                put(self.rate, "rate", key, f.rates[rate])
+                put(self.rate_denominator, "rate_denominator", key, f.samples[rate])
+                lower = f.intervals[rate][0] if f.samples[rate] else None
+                put(self.rate_lower_bound, "rate_lower_bound", key, lower)
+            put(self.composite_score, "composite_score", base, f.composite)
+            put(self.composite_score_lower_bound, "composite_lower", base, f.composite_lower)
+        for level, parent in (("street", "district"), ("unit", "street")):
+            groups: dict[str, list[LevelFigures]] = {}
+            for f in figures:
+                if f.level == level:
+                    groups.setdefault(getattr(f, parent), []).append(f)
+            for group in groups.values():
+                by_key = {f.key: f for f in group}
+                for row in ranking(group, min_sample=self.min_sample):
+                    if row.position is not None:
+                        key = _rank_key(by_key[row.entry.key], period)
+                        put(self.rank, "rank", key, row.position)
+        previous = self._figure_series.get(period, {})
+        for name, gauge in self._figure_gauges().items():
+            for stale in previous.get(name, set()) - written.get(name, set()):
+                gauge.remove(*stale)
+        self._figure_series[period] = written
+
+    def _figure_gauges(self) -> dict[str, Gauge]:
+        return {
+            "rate": self.rate,
+            "rate_denominator": self.rate_denominator,
+            "rate_lower_bound": self.rate_lower_bound,
+            "composite_score": self.composite_score,
+            "composite_lower": self.composite_score_lower_bound,
+            "rank": self.rank,
+        }
+
+    # ---------------------------------------------------------------- pipeline health
+
+    def consumed(self, service: str, event_type: str) -> None:
+        """Count one event a service consumed."""
+        self.events_consumed.labels(service, event_type).inc()
+
+    def invalid(self, service: str) -> None:
+        """Count one message a service could not decode."""
+        self.events_invalid.labels(service).inc()
+
+    def dead_letter(self, service: str, topic: str) -> None:
+        """Count one message a service sent to a dead-letter topic."""
+        self.dead_letters.labels(service, topic).inc()
+
+    def set_lag(self, service: str, topic: str, partition: int, lag: int) -> None:
+        """Record a consumer's lag (end offset - committed offset) on one partition."""
+        self.consumer_lag.labels(service, topic, str(partition)).set(lag)
+
+
+def build_metrics(registry: CollectorRegistry, *, min_sample: int = MIN_SAMPLE) -> AppealMetrics:
+    """Create every collector of the metrics service on ``registry``."""
+
+    def counter(name: str, doc: str, *extra: str) -> Counter:
+        return Counter(name, doc, (*PLACE, *extra), registry=registry)
+
+    def histogram(name: str, doc: str) -> Histogram:
+        return Histogram(name, doc, PLACE, buckets=DURATION_BUCKETS, registry=registry)
+
+    def gauge(name: str, doc: str, labels: tuple[str, ...]) -> Gauge:
+        return Gauge(name, doc, labels, registry=registry)
+
+    return AppealMetrics(
+        received=counter("appeals_received", "Appeals received (诉求受理).", "channel"),
+        dispatched=counter("appeals_dispatched", "Dispatches (派单) to a unit."),
+        returned=counter("appeals_returned", "Returns (退单), charged to the returning unit."),
+        reopened=counter("appeals_reopened", "Reopenings (重办) after an unsatisfied review."),
+        resolved=counter("appeals_resolved", "Resolutions (办结) reported by units."),
+        closed=counter("appeals_closed", "Closures (结案)."),
+        reviewed=counter(
+            "appeals_reviewed",
+            "Valid callbacks (回访) by satisfaction and whether the resident says it is solved.",
+            "satisfaction",
+            "solved",
+        ),
+        overdue=counter("appeals_overdue", "Missed deadlines, one per deadline.", "deadline"),
+        backlog=gauge(
+            "appeals_backlog", "Open appeals by current state (积压).", (*PLACE, "state")
+        ),
+        overdue_backlog=gauge(
+            "appeals_overdue_backlog",
+            "Open appeals whose current assignment has missed a deadline.",
+            PLACE,
+        ),
+        sign_seconds=histogram("appeal_sign_seconds", "Dispatch to sign (签收)."),
+        response_seconds=histogram(
+            "appeal_response_seconds", "Dispatch to first contact with the resident."
+        ),
+        resolution_seconds=histogram(
+            "appeal_resolution_seconds", "Dispatch to first resolution (办结)."
+        ),
+        rate=gauge("appeals_rate", "A rate of docs/metrics.md, 0..1.", (*FIGURE_LABELS, "rate")),
+        rate_denominator=gauge(
+            "appeals_rate_denominator",
+            "The number of cases a rate rests on.",
+            (*FIGURE_LABELS, "rate"),
+        ),
+        rate_lower_bound=gauge(
+            "appeals_rate_lower_bound",
+            "Lower end of the rate's 95% Wilson interval.",
+            (*FIGURE_LABELS, "rate"),
+        ),
+        composite_score=gauge(
+            "appeals_composite_score", "Composite score (综合得分), 0..100.", FIGURE_LABELS
+        ),
+        composite_score_lower_bound=gauge(
+            "appeals_composite_score_lower_bound",
+            "Composite score from the rates' Wilson lower bounds; what rankings use.",
+            FIGURE_LABELS,
+        ),
+        rank=gauge(
+            "appeals_rank",
+            "Position of a street in its district or a unit in its street (sufficient data only).",
+            RANK_LABELS,
+        ),
+        events_consumed=Counter(
+            "events_consumed", "Events consumed.", ("service", "type"), registry=registry
+        ),
+        events_invalid=Counter(
+            "events_invalid", "Messages that are not valid events.", ("service",), registry=registry
+        ),
+        consumer_lag=gauge(
+            "consumer_lag", "Messages not yet consumed.", ("service", "topic", "partition")
+        ),
+        dead_letters=Counter(
+            "dead_letters",
+            "Messages sent to a dead-letter topic.",
+            ("service", "topic"),
+            registry=registry,
+        ),
+        min_sample=min_sample,
+    )
+
+
+def _place(place: Place) -> tuple[str, str, str]:
+    return place.district, place.street, place.unit
+
+
+def _backlog_key(facts: AppealFacts | None) -> _Key | None:
+    if facts is None or not facts.is_open:
+        return None
+    return (*_place(facts.place), facts.state)
+
+
+def _overdue_key(facts: AppealFacts | None) -> _Key | None:
+    if facts is None or not facts.is_open or not facts.overdue:
+        return None
+    return _place(facts.place)
+
+
+def _move(gauge: Gauge, old: _Key | None, new: _Key | None) -> None:
+    if old == new:
+        return
+    if old is not None:
+        gauge.labels(*old).dec()
+    if new is not None:
+        gauge.labels(*new).inc()
+
+
+def _figure_key(f: LevelFigures, period: str) -> _Key:
+    """(level, period, district, street, community, unit); "" where the level has no such part."""
+    district = street = community = unit = ""
+    if f.level == "district":
+        district = f.key
+    elif f.level == "street":
+        district, street = f.district, f.key
+    elif f.level == "community":
+        district, street, community = f.district, f.street, f.key
+    elif f.level == "unit":
+        district, street, unit = f.district, f.street, f.key
+    return f.level, period, district, street, community, unit
+
+
+def _rank_key(f: LevelFigures, period: str) -> _Key:
+    level, period, district, street, _community, unit = _figure_key(f, period)
+    return level, period, district, street, unit

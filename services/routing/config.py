@@ -1,0 +1,22 @@
+"""Settings of the routing service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shared.settings import CommonSettings
+
+__all__ = ["RoutingSettings"]
+
+
+class RoutingSettings(CommonSettings):
+    """Environment: APPEALS_ROUTING_PORT, APPEALS_ROUTING_THRESHOLD, ..."""
+
+    routing_port: int = Field(default=8002, ge=1, le=65535)
+    # Below this confidence the appeal goes to the district dispatch centre's triage queue.
+    routing_threshold: float | None = Field(default=None, ge=0, le=1)
+    # Labelled appeals (dev-appeals.jsonl format) to train on besides the catalog.
+    routing_training_data: Path | None = None
+    data_dir: Path = Path(".appeals")

@@ -1,0 +1,192 @@
+"""Matter classification (事项识别): which catalog matter an appeal's text is about.
+
+Two kinds of evidence are combined in log space:
+
+* a linear model (multinomial logistic regression) over TF-IDF of jieba words and character
+  n-grams, trained on the catalog's names, keywords and examples plus any labelled appeals;
+* the catalog's keywords, each weighted by how specific it is (a keyword shared by many
+  matters, or found in many matters' examples, such as 楼上 or 物业, counts for little).
+
+Before either sees the text, it is reduced to its *focus*: clauses that deny a topic (我说的不
+是垃圾的事情), asides (顺便说一下...) and references to earlier dispatches are dropped, and a
+clause marked as the main point (主要是路灯) counts twice. English words and common colloquial
+wording are mapped to catalog vocabulary by ``lexicon.expand``.
+
+Everything here is pure: the model is fitted in memory from the catalog and examples given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from shared.city import MatterCatalog
+
+from .lexicon import expand
+from .text import add_words, clauses, normalise, tokens
+
+__all__ = ["ClassifierSettings", "MatterClassifier", "TrainingText", "focus"]
+
+
+@dataclass(frozen=True)
+class TrainingText:
+    """One training text and its matter; catalog texts and labelled appeals alike."""
+
+    text: str
+    matter: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """Knobs of the classifier; the defaults were chosen by cross-validation (docs/routing.md)."""
+
+    regularisation: float = 8.0  # logistic regression C
+    keyword_boost: float = 1.2  # weight of keyword evidence against the model's log-odds
+    catalog_weight: float = 1.0  # sample weight of catalog keywords/examples
+    appeal_weight: float = 1.0  # sample weight of labelled appeals
+    char_ngrams: tuple[int, int] = (1, 3)
+
+
+# A clause that denies being about something: 我说的不是消防的事情, 不是狗的问题, 我不是要办低保.
+_DENIAL = re.compile(r"(?<!是)不是.{0,12}(?:的事|的问题|要|说)|not about|isn'?t about")
+# A clause pointing at an earlier, wrong dispatch: 上次你们派给绿化市容了.
+_EARLIER = re.compile(r"上次|派给|派到|转给|转到|last time")
+# From here on the caller adds something on the side: 顺便说一下, 另外.
+_ASIDE = re.compile(r"顺便|另外|还有就是|还有啊|by the way|also,")
+_MAIN = re.compile(r"主要是|主要问题|最主要|重点是|mainly|main problem")
+
+
+def focus(text: str) -> str:
+    """The part of an appeal that states its main complaint (see the module docstring)."""
+    parts = clauses(normalise(text))
+    kept: list[str] = []
+    aside = False
+    for part in parts:
+        if _ASIDE.search(part):
+            aside = True
+        if aside or _DENIAL.search(part) or _EARLIER.search(part):
+            continue
+        kept.append(part)
+        if _MAIN.search(part):
+            kept.append(part)
+    return "，".join(kept) if kept else normalise(text)
+
+
+class MatterClassifier:
+    """Scores every in-catalog matter for a text; trained once at start-up (well under 1 s)."""
+
+    def __init__(
+        self,
+        catalog: MatterCatalog,
+        training: Sequence[TrainingText] = (),
+        settings: ClassifierSettings | None = None,
+        extra_words: Iterable[str] = (),
+    ) -> None:
+        self.settings = settings or ClassifierSettings()
+        self.catalog = catalog
+        self.codes = [m.code for m in catalog.matters]
+        if not self.codes:
+            raise ValueError("the matter catalog is empty: nothing to classify into")
+        add_words([*(k for m in catalog.matters for k in m.keywords), *extra_words])
+        self._keywords = self._keyword_weights(catalog)
+        docs = self._catalog_texts(catalog) + list(training)
+        unknown = {d.matter for d in docs} - set(self.codes)
+        if unknown:
+            raise ValueError(f"training texts name matters not in the catalog: {sorted(unknown)}")
+        texts = [self._prepare(d.text) for d in docs]
+        labels = [self.codes.index(d.matter) for d in docs]
+        weights = np.array([d.weight for d in docs], dtype=float)
+        self._words = TfidfVectorizer(
+            analyzer=tokens, sublinear_tf=True, min_df=1, norm="l2", dtype=np.float64
+        )
+        self._chars = TfidfVectorizer(
+            analyzer="char",
+            ngram_range=self.settings.char_ngrams,
+            sublinear_tf=True,
+            min_df=1,
+            dtype=np.float64,
+        )
+        features = sparse.hstack(
+            [self._words.fit_transform(texts), self._chars.fit_transform(texts)]
+        ).tocsr()
+        self._model = LogisticRegression(C=self.settings.regularisation, max_iter=2000)
+        self._model.fit(features, labels, sample_weight=weights)
+        # Classes never seen in training (no keywords, no examples) get no column: map back.
+        self._columns = [int(c) for c in self._model.classes_]
+
+    # ------------------------------------------------------------------ training data
+
+    def _catalog_texts(self, catalog: MatterCatalog) -> list[TrainingText]:
+        w = self.settings.catalog_weight
+        out: list[TrainingText] = []
+        for matter in catalog.matters:
+            out.append(TrainingText(matter.name, matter.code, w))
+            out.extend(TrainingText(k, matter.code, w) for k in matter.keywords)
+            out.extend(TrainingText(e, matter.code, w) for e in matter.examples)
+        return out
+
+    @staticmethod
+    def _keyword_weights(catalog: MatterCatalog) -> dict[str, list[tuple[str, float]]]:
+        """keyword -> [(matter, weight)]: specific keywords weigh more than shared ones."""
+        n = len(catalog.matters)
+        texts = {
+            m.code: normalise(" ".join([m.name, *m.examples, *m.keywords])) for m in catalog.matters
+        }
+        out: dict[str, list[tuple[str, float]]] = {}
+        for matter in catalog.matters:
+            for raw in matter.keywords:
+                keyword = normalise(raw)
+                if not keyword:
+                    continue
+                df = sum(1 for t in texts.values() if keyword in t)
+                # Short keywords match by accident more often (臭, 狗, 坑).
+                length = min(len(keyword), 4) / 4
+                weight = math.log(1 + n / max(df, 1)) / math.log(1 + n) * (0.5 + 0.5 * length)
+                out.setdefault(keyword, []).append((matter.code, weight))
+        return out
+
+    @staticmethod
+    def _prepare(text: str) -> str:
+        return expand(focus(text))
+
+    # ------------------------------------------------------------------ scoring
+
+    def keyword_hits(self, text: str) -> dict[str, list[str]]:
+        """matter -> catalog keywords found in the text's focus."""
+        prepared = self._prepare(text)
+        hits: dict[str, list[str]] = {}
+        for keyword, owners in self._keywords.items():
+            if keyword in prepared:
+                for code, _ in owners:
+                    hits.setdefault(code, []).append(keyword)
+        return hits
+
+    def scores(self, text: str) -> list[tuple[str, float]]:
+        """Every matter with its probability for ``text``, best first (they sum to 1)."""
+        prepared = self._prepare(text)
+        features = sparse.hstack(
+            [self._words.transform([prepared]), self._chars.transform([prepared])]
+        ).tocsr()
+        log_p = np.full(len(self.codes), -30.0)
+        log_p[self._columns] = self._model.predict_log_proba(features)[0]
+        boost = np.zeros(len(self.codes))
+        matched = [k for k in self._keywords if k in prepared]
+        # A keyword inside a longer matched keyword (垃圾 in 垃圾箱房) adds nothing of its own.
+        matched = [k for k in matched if not any(k != o and k in o for o in matched)]
+        for keyword in matched:
+            for code, weight in self._keywords[keyword]:
+                boost[self.codes.index(code)] += weight
+        combined = log_p + self.settings.keyword_boost * boost
+        combined -= combined.max()
+        probs = np.exp(combined)
+        probs /= probs.sum()
+        order = np.argsort(-probs)
+        return [(self.codes[i], float(probs[i])) for i in order]

@@ -1,0 +1,126 @@
+"""Emergencies and danger: checked before anything else is decided.
+
+An appeal that reports a crime in progress (110), a fire (119) or a medical emergency (120) is
+not the hotline's work: it is transferred at once. The lexicon below is language knowledge, not
+city data; the catalog's out-of-scope matters (``out_of_scope: true``) add their own keywords
+as *weak* evidence that needs the classifier's agreement. A mention that is hypothetical (这要是
+着火了怎么办), past (上周我父亲摔倒), or about someone else's case does not count: only its clause is
+ignored, not the whole appeal.
+
+Danger to life or property (someone trapped in a lift, a branch about to fall on people) raises
+a matter's urgency to ``urgent`` without making it an emergency.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .text import clauses, normalise
+
+__all__ = ["DangerSignal", "EmergencySignal", "detect_danger", "detect_emergency"]
+
+
+@dataclass(frozen=True)
+class EmergencySignal:
+    """An emergency seen in the text: the number to transfer to and the words that showed it."""
+
+    transfer: str  # "110" | "119" | "120"
+    evidence: str
+    strong: bool  # True: the built-in lexicon; False: only a catalog keyword
+
+
+@dataclass(frozen=True)
+class DangerSignal:
+    """Danger to life or property that raises urgency."""
+
+    evidence: str
+
+
+def _rx(*parts: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in parts))
+
+
+# Each pattern describes something happening *now*; clauses with hypothetical or past markers
+# are removed before matching (see _live_clauses).
+_LEXICON: dict[str, re.Pattern[str]] = {
+    "119": _rx(
+        r"着火|起火|失火|火灾发生|火很大|火势|火苗|明火|烧起来|烧着了|燃起来|冒黑烟|浓烟|冒烟了|"
+        r"火光|叫消防车|消防车快|爆炸了",
+        r"\bfire\b(?! (?:lane|exit|door|escape|hydrant|access|safety|hazard|extinguisher|risk))|"
+        r"on fire|is burning|are burning|flames|smoke (?:is )?(?:coming|pouring|everywhere)|"
+        r"explosion",
+    ),
+    "110": _rx(
+        r"抢包|抢劫|打劫|抢钱|抢手机|持刀|拿着刀|拿刀|动刀|砍人|捅人|行凶|杀人|打架|斗殴|打起来了|"
+        r"群殴|打人了|在打人|正在偷|在偷(?!偷)|偷东西|撬门|撬锁|撬窗|在撬|撬开|入室|闯进|有人翻(?:墙)?进|"
+        r"砸车窗|砸车|绑架|劫持|强奸|非礼|猥亵|家暴|要跳楼|想跳楼|跳楼了|拐走|抢孩子|"
+        r"陌生人.{0,6}(?:进了|在)我家|有人在我家",
+        r"robb|burglar|break(?:ing)? in|broke in|breaking into|thief|stealing|mugg|assault|"
+        r"stabb|\bknife\b|\bgun\b|fighting|attacking",
+    ),
+    "120": _rx(
+        r"晕倒|昏倒|昏迷|晕过去|叫不醒|不省人事|没有?呼吸|没气了|心跳停|心脏骤停|心脏病发作|"
+        r"心脏病犯|心梗|心绞痛|胸口(?:痛|疼|闷|剧痛)|胸痛|胸闷|喘不(?:上|过)气|呼吸困难|"
+        r"抽搐|抽筋|口吐白沫|休克|中风了|脑溢血|(?:头|身上|腿|手).{0,3}(?:流血|出血)|"
+        r"流了(?:好多|很多)血|大出血|血流不止|被车撞了|摔倒.{0,6}(?:起不来|不能动|不醒)|"
+        r"(?:人|爸|妈|爷|奶|老人|老头|老太|阿姨|叔|伯|孩子|他|她)[^，。]{0,4}倒在地上|"
+        r"嘴唇发紫|吞药|割腕|快叫救护车|快打120|快叫120",
+        r"chest pain|heart attack|unconscious|not breathing|seizure|stroke|bleeding|"
+        r"(?:man|woman|person|someone|he|she|lady|guy|father|mother|dad|mum|mom) "
+        r"(?:has |just )?collapsed|passed out|fainted|can'?t breathe|call an ambulance",
+    ),
+}
+
+# Words that make a clause hypothetical, past or about prevention: its emergency words do not
+# describe something happening now.
+_NOT_LIVE = re.compile(
+    r"要是|如果|万一|假如|一旦|假设|肯定|会不会|容易|隐患|防火|预防|担心|怕(?:会|出事)|以前|之前|"
+    r"上次|"
+    r"上周|上个月|上礼拜|去年|前两天|前几天|昨天|那次|曾经|差点|差一点|消防通道|消防栓|"
+    r"演习|培训|宣传|电视|新闻|听说|别的地方|(?<!是)不是|没有着火|可能会|会(?:着火|起火|烧)|"
+    r"\bif\b|in case|last (?:week|month|year)|ago|drill|hazard|risk"
+)
+
+_DANGER = re.compile(
+    r"困在|被困|关在.{0,4}里|里面关着|卡在.{0,6}中间|随时(?:会|可能|要)|摇摇欲坠|"
+    r"快要?塌|塌下来|倒塌|压到人|砸伤|触电|漏电|电线(?:掉|落|垂)|燃气泄漏|煤气泄漏|"
+    r"(?:燃气|煤气)味(?:很|好|特别)?(?:大|重|浓)|下面(?:全|都)是人|"
+    r"trapped|stuck in the (?:lift|elevator)|about to fall|gas leak|electrocut"
+)
+_DANGER_NOT_LIVE = re.compile(r"要是|如果|万一|假如|一旦|怎么办|担心|害怕|以前|上次|去年|if\b")
+
+
+def _live_clauses(text: str, not_live: re.Pattern[str]) -> list[str]:
+    return [c for c in clauses(normalise(text)) if not not_live.search(c)]
+
+
+def detect_emergency(text: str, catalog_keywords: dict[str, tuple[str, ...]] | None = None) -> (
+    EmergencySignal | None
+):
+    """The emergency the text reports, if any (strong lexicon first, then catalog keywords).
+
+    ``catalog_keywords`` maps a transfer number to the keywords of the catalog's out-of-scope
+    matter with that number.
+    """
+    live = _live_clauses(text, _NOT_LIVE)
+    for number, pattern in _LEXICON.items():
+        for clause in live:
+            match = pattern.search(clause)
+            if match:
+                return EmergencySignal(number, match.group(0), strong=True)
+    for number, words in (catalog_keywords or {}).items():
+        for clause in live:
+            for word in words:
+                if word and normalise(word) in clause:
+                    return EmergencySignal(number, word, strong=False)
+    return None
+
+
+def detect_danger(text: str) -> DangerSignal | None:
+    """Danger to life or property described as happening now."""
+    for clause in _live_clauses(text, _DANGER_NOT_LIVE):
+        match = _DANGER.search(clause)
+        if match:
+            return DangerSignal(match.group(0))
+    return None

@@ -1,0 +1,192 @@
+"""The routing worker (faust): appeal events in, routing decisions out.
+
+Run: ``appeals serve routing`` (or ``faust -A services.routing.entrypoints.app worker``).
+
+Consumes ``appeal.received``, ``appeal.returned`` and ``appeal.reopened`` from
+``appeals.events``; emits one ``RoutingDecision`` per request to ``routing.decisions``. The
+text and place of each appeal are kept in a table (changelog-backed, partitioned like the
+events) because a returned appeal must be routed again without the unit that returned it.
+A message that is not a valid event goes to ``appeals.events.dlq`` and the agent goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.routing.config import RoutingSettings
+from services.routing.domain.router import RouteOutcome, RouteRequest, Router
+from shared.city import load_city
+from shared.events import EventEnvelope, InvalidEvent, RoutingDecision, decode_event, encode
+from shared.faust_app import dead_letter, make_faust_app
+from shared.topics import APPEAL_EVENTS, ROUTING_DECISIONS
+
+__all__ = ["app", "create_app"]
+
+log = logging.getLogger(__name__)
+
+ROUTED_TYPES = {"appeal.received", "appeal.returned", "appeal.reopened"}
+
+
+class RoutingMetrics:
+    """Prometheus metrics of the routing worker, on the registry it is given."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.decisions = Counter(
+            "routing_decisions_total", "Decisions emitted.", ["outcome"], registry=registry
+        )
+        self.invalid = Counter(
+            "routing_invalid_events_total", "Messages sent to the dead-letter topic.",
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "routing_decide_seconds", "Time to decide one appeal in-process.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1),
+            registry=registry,
+        )
+
+
+def build_router(settings: RoutingSettings) -> Router:
+    """Load the city files and train the router."""
+    city = load_city(settings.jurisdiction_file, settings.matters_file)
+    training = []
+    if settings.routing_training_data is not None:
+        from services.routing.adapters.training_data import read_labelled
+
+        training = list(read_labelled(settings.routing_training_data))
+    options: dict[str, Any] = {}
+    if settings.routing_threshold is not None:
+        options["threshold"] = settings.routing_threshold
+    return Router.from_city(city, training=training, **options)
+
+
+def request_for(event: EventEnvelope, remembered: dict[str, Any] | None) -> RouteRequest | None:
+    """What to route for this event, or None when the event needs no routing."""
+    if event.type == "appeal.received":
+        data = event.data
+        location = data.get("location")
+        return RouteRequest(
+            text=data["text"],
+            address=data.get("address"),
+            location=(location["lon"], location["lat"]) if location else None,
+            matter_hint=data.get("matter"),
+            excluded_units=tuple(data.get("excluded_units") or ()),
+        )
+    if remembered is None:
+        return None
+    excluded = tuple(remembered.get("excluded_units", ()))
+    return_count = int(remembered.get("return_count", 0))
+    if event.type == "appeal.returned":
+        excluded = (*excluded, event.data["returned_by"])
+        return_count = int(event.data.get("return_count", return_count + 1))
+    location = remembered.get("location")
+    return RouteRequest(
+        text=remembered["text"],
+        address=remembered.get("address"),
+        location=tuple(location) if location else None,  # type: ignore[arg-type]
+        matter_hint=remembered.get("matter_hint"),
+        excluded_units=excluded,
+        return_count=return_count,
+    )
+
+
+def to_decision(event: EventEnvelope, outcome: RouteOutcome) -> RoutingDecision:
+    """The message for ``routing.decisions``."""
+    return RoutingDecision(
+        decision_id=uuid.uuid4().hex,
+        appeal_id=event.appeal_id,
+        based_on_event_id=event.event_id,
+        decided_at=datetime.now(UTC),
+        street=outcome.street,
+        community=outcome.community,
+        district=outcome.district,
+        matter=outcome.matter,
+        unit=outcome.unit,
+        co_handlers=list(outcome.co_handlers),
+        urgency=outcome.urgency,  # type: ignore[arg-type]
+        triage=outcome.triage,
+        transfer=outcome.transfer,  # type: ignore[arg-type]
+        dispatch_center=outcome.dispatch_center,
+        confidence=outcome.confidence,
+        reasons=list(outcome.reasons),
+        candidates=list(outcome.candidates),
+    )
+
+
+def create_app(settings: RoutingSettings | None = None) -> faust.App:
+    """The faust app with its agent, table and metrics."""
+    settings = settings or RoutingSettings()
+    registry = CollectorRegistry()
+    metrics = RoutingMetrics(registry)
+    app = make_faust_app(
+        "appeals-routing",
+        settings,
+        web_port=settings.routing_port,
+        registry=registry,
+        data_dir=settings.data_dir / "faust" / "routing",
+    )
+    router_holder: dict[str, Router] = {}
+
+    def router() -> Router:
+        # Built lazily in the worker, so importing the module (faust -A, tests) stays cheap.
+        if "router" not in router_holder:
+            router_holder["router"] = build_router(settings)
+        return router_holder["router"]
+
+    events = app.topic(
+        APPEAL_EVENTS, key_type=bytes, value_type=bytes,
+        key_serializer="raw", value_serializer="raw",
+    )
+    decisions = app.topic(
+        ROUTING_DECISIONS, key_serializer="raw", value_serializer="raw"
+    )
+    inputs = app.Table("appeal-inputs", default=None, partitions=4)
+
+    @app.task
+    async def warm_up() -> None:
+        router()
+
+    @app.agent(events)
+    async def route(stream: faust.StreamT[bytes]) -> None:
+        async for event_ctx in stream.events():
+            try:
+                event = decode_event(event_ctx.value)
+            except InvalidEvent as exc:
+                metrics.invalid.inc()
+                log.error("invalid event sent to dead letters: %s", exc)
+                await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
+                continue
+            if event.type not in ROUTED_TYPES:
+                continue
+            remembered = inputs[event.appeal_id]
+            request = request_for(event, remembered)
+            if request is None:
+                log.warning("no stored input for %s", event.type,
+                            extra={"appeal_id": event.appeal_id})
+                continue
+            started = time.perf_counter()
+            outcome = router().route(request)
+            metrics.seconds.observe(time.perf_counter() - started)
+            inputs[event.appeal_id] = {
+                "text": request.text,
+                "address": request.address,
+                "location": list(request.location) if request.location else None,
+                "matter_hint": request.matter_hint,
+                "excluded_units": list(request.excluded_units),
+                "return_count": request.return_count,
+            }
+            decision = to_decision(event, outcome)
+            kind = "transfer" if outcome.transfer else "triage" if outcome.triage else "dispatch"
+            metrics.decisions.labels(kind).inc()
+            await decisions.send(key=event.appeal_id.encode(), value=encode(decision))
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Code that two or more services share: events, topics, settings, the city data, clients."""

@@ -1,0 +1,129 @@
+"""Kafka client settings per broker, topic creation, and the producer/consumer factories.
+
+Production talks to Apache Kafka with library defaults. The embedded stand-ins need a few
+settings of their own (../shared/INFRA.md measured why); they live here, in one table, chosen by
+``APPEALS_BROKER_PROFILE`` and never leak into the ``kafka`` profile:
+
+- tansu answers ListOffsets(latest) with the last *batch's* base offset + 1, so end offsets,
+  lag and faust's changelog recovery are only right when every batch holds one record; it
+  holds a JoinGroup for half the session timeout, so short sessions make groups form fast;
+  it cannot do idempotent producers.
+- noida auto-creates topics with one partition, so topics are created up front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.topics import ALL_TOPICS
+
+__all__ = [
+    "BROKER_PROFILES",
+    "BrokerProfile",
+    "ensure_topics",
+    "faust_settings",
+    "make_consumer",
+    "make_producer",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BrokerProfile:
+    """Client settings one kind of broker needs."""
+
+    producer: dict[str, Any] = field(default_factory=dict)
+    consumer: dict[str, Any] = field(default_factory=dict)
+    faust: dict[str, Any] = field(default_factory=dict)
+
+
+BROKER_PROFILES: dict[str, BrokerProfile] = {
+    "kafka": BrokerProfile(
+        producer={"acks": "all", "enable_idempotence": True, "linger_ms": 5},
+        faust={"producer_acks": -1},
+    ),
+    "noida": BrokerProfile(
+        producer={"acks": "all", "linger_ms": 2},
+        consumer={"session_timeout_ms": 10000, "heartbeat_interval_ms": 1000},
+        faust={
+            "topic_replication_factor": 1,
+            "broker_session_timeout": 10,
+            "broker_heartbeat_interval": 1,
+            "producer_acks": -1,
+        },
+    ),
+    "tansu": BrokerProfile(
+        producer={"acks": "all", "max_batch_size": 1, "linger_ms": 0},
+        consumer={"session_timeout_ms": 6000, "heartbeat_interval_ms": 2000},
+        faust={
+            "topic_replication_factor": 1,
+            "broker_session_timeout": 6,
+            "broker_heartbeat_interval": 2,
+            "producer_max_batch_size": 1,
+            "producer_acks": -1,
+        },
+    ),
+}
+
+
+def make_producer(bootstrap: str, profile: str, **overrides: Any) -> AIOKafkaProducer:
+    """An aiokafka producer with the profile's settings (start it yourself)."""
+    options = {**BROKER_PROFILES[profile].producer, **overrides}
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, **options)
+
+
+def make_consumer(
+    *topics: str, bootstrap: str, profile: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """An aiokafka consumer with manual commits and the profile's settings."""
+    options: dict[str, Any] = {
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        **BROKER_PROFILES[profile].consumer,
+        **overrides,
+    }
+    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **options)
+
+
+def faust_settings(profile: str) -> dict[str, Any]:
+    """Extra faust.App settings for a broker profile."""
+    return dict(BROKER_PROFILES[profile].faust)
+
+
+async def ensure_topics(
+    bootstrap: str, topics: dict[str, int] | None = None, *, timeout_s: float = 30.0
+) -> None:
+    """Create the topics with their partition counts if they do not exist yet."""
+    wanted = ALL_TOPICS if topics is None else topics
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(name, num_partitions=n, replication_factor=1)
+                for name, n in wanted.items()
+                if name not in existing
+            ]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass
+            return
+        except KafkaError as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.info("broker not ready for topic creation yet: %s", exc)
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()

@@ -1,0 +1,1 @@
+"""Broker conformance: the Kafka behaviours the services rely on, pinned against a real broker."""
