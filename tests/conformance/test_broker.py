@@ -68,8 +68,8 @@ async def produce(
 ) -> None:
     """Send all items with the profile's producer (acks=all) and wait for every ack."""
     producer = make_producer(broker.bootstrap, broker.kind, **overrides)
-    await producer.start()
     try:
+        await producer.start()
         futures = [await producer.send(topic, key=k, value=v) for k, v in items]
         await asyncio.gather(*futures)
     finally:
@@ -357,7 +357,8 @@ async def test_faust_table_recovers_from_changelog_after_worker_restart(
         await asyncio.to_thread(worker.wait_ready, 120)
         await produce(broker, f"{app_id}.in", [(b"a", b"1")] * 3 + [(b"b", b"1")] * 2)
         first = [orjson.loads(r.value) for r in await consume(totals, 5, within=60)]
-        assert {(t["key"], t["total"]) for t in first} >= {("a", 3), ("b", 2)}, worker.log_tail()
+        seen = {(t["key"], t["total"]) for t in first}
+        assert seen >= {("a", 3), ("b", 2)}, f"{first}; log:\n{worker.log_tail()}"
 
         assert await asyncio.to_thread(worker.stop, 60) == 0, worker.log_tail()
         worker.start()
@@ -369,4 +370,4 @@ async def test_faust_table_recovers_from_changelog_after_worker_restart(
         await totals.stop()
     # 13 = 3 recovered from the changelog + 10; anything else before it means the worker
     # forgot its table (10) or re-processed committed events (4, 5, ... first).
-    assert second == [{"key": "a", "total": 13}], worker.log_tail()
+    assert second == [{"key": "a", "total": 13}], f"{second}; log:\n{worker.log_tail()}"

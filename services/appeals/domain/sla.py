@@ -186,7 +186,7 @@ def add_workdays(moment: datetime, workdays: int, calendar: WorkCalendar) -> dat
     target = local.date()
     for _ in range(workdays):
         target = next(days)
-    return calendar.at(target, local.timetz().replace(tzinfo=None))
+    return calendar.at(target, local.time())
 
 
 def _next_working_start(local: datetime, calendar: WorkCalendar) -> datetime:
@@ -246,11 +246,7 @@ def deadlines_for(
     else:
         sign_by = add_working_minutes(start, limits.sign_minutes, calendar)
         respond_by = add_working_minutes(start, limits.respond_hours * 60, calendar)
-    resolve_day = next(
-        day
-        for count, day in enumerate(calendar.workdays_after(calendar.local(start).date()), 1)
-        if count == limits.resolve_workdays
-    )
+    resolve_day = calendar.local(add_workdays(start, limits.resolve_workdays, calendar)).date()
     resolve_by = calendar.at(resolve_day, calendar.day_end)
     respond_by = min(respond_by, resolve_by)
     sign_by = min(sign_by, respond_by)
