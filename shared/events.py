@@ -87,6 +87,7 @@ class AppealDispatched(_Data):
     reasons: list[str] = Field(default_factory=list)
     deadlines: dict[str, datetime] = Field(default_factory=dict)
     decision_id: str | None = None
+    district: str | None = None  # the lead unit's district; added after v1, optional
 
 
 class AppealTriaged(_Data):
@@ -97,6 +98,7 @@ class AppealTriaged(_Data):
     candidates: list[dict[str, Any]] = Field(default_factory=list)
     confidence: float | None = None
     decision_id: str | None = None
+    district: str | None = None  # the dispatch centre's district; added after v1, optional
 
 
 class AppealTransferred(_Data):
@@ -160,6 +162,8 @@ class AppealReopened(_Data):
     """重办: the review was unsatisfied; back to the unit."""
 
     reason: str = ""
+    # the unit's fresh deadlines for the second round; added after v1, optional
+    deadlines: dict[str, datetime] = Field(default_factory=dict)
 
 
 class AppealClosed(_Data):

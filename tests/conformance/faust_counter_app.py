@@ -27,7 +27,7 @@ app = faust.App(
     datadir=os.environ["CONFORMANCE_DATADIR"],
     topic_partitions=PARTITIONS,
     web_enabled=False,
-    **{k: v for k, v in faust_settings(os.environ["CONFORMANCE_PROFILE"]).items() if k != "producer_max_batch_size"},
+    **faust_settings(os.environ["CONFORMANCE_PROFILE"]),
 )
 increments = app.topic(f"{APP_ID}.in", key_serializer="raw", value_serializer="json")
 totals = app.topic(f"{APP_ID}.totals", key_serializer="raw", value_serializer="json")

@@ -150,9 +150,7 @@ class Deadlines(BaseModel):
 
     def get(self, name: DeadlineName) -> datetime:
         """One deadline by name (``sign``, ``respond``, ``resolve``)."""
-        return {"sign": self.sign_by, "respond": self.respond_by, "resolve": self.resolve_by}[
-            name
-        ]
+        return {"sign": self.sign_by, "respond": self.respond_by, "resolve": self.resolve_by}[name]
 
     def as_event_data(self) -> dict[str, datetime]:
         """The ``deadlines`` mapping carried by appeal.dispatched / extended events."""
@@ -306,7 +304,5 @@ def missed(
     """Deadlines passed by ``now`` that have not been reported yet (for the SLA sweeper)."""
     _require_aware(now)
     return [
-        name
-        for name in DEADLINE_NAMES
-        if name not in already_emitted and now > deadlines.get(name)
+        name for name in DEADLINE_NAMES if name not in already_emitted and now > deadlines.get(name)
     ]
