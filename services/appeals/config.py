@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import json
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings
 
@@ -19,3 +23,26 @@ class AppealsSettings(CommonSettings):
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_retry_max_seconds: float = Field(default=5.0, gt=0)
     tracking_prefix: str = Field(default="", max_length=8, pattern=r"^[A-Z0-9]*$")
+    # --- Open311 hook (entrypoints/open311.py): keys of the client apps allowed to POST.
+    # APPEALS_OPEN311_API_KEYS='["k1","k2"]' or 'k1,k2'. No default key: with none, every
+    # POST is refused with 403, so a fresh install takes no anonymous submissions.
+    open311_api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("open311_api_keys", mode="before")
+    @classmethod
+    def _split_open311_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("open311_api_keys")
+    @classmethod
+    def _open311_keys_are_secrets(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            # A short or placeholder key is guessable; refuse to start with one.
+            if len(key) < 16 or key.lower().startswith(("changeme", "changethis", "secret")):
+                raise ValueError("each Open311 API key must be a random string of 16+ characters")
+        return keys

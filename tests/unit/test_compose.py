@@ -39,6 +39,40 @@ PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 # does not (yet) declare a port field.
 DESIGN_PORTS = {"appeals": 8000, "metrics": 8001, "routing": 8002, "notify": 8003}
 LONG_RUNNING_RESTART = {"always", "unless-stopped", "on-failure"}
+# Compose-spec keys this file may use; a misspelt key (`healtcheck`) is silently ignored by
+# compose, so it is caught here.
+SERVICE_KEYS = {
+    "build",
+    "image",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "stop_grace_period",
+    "stop_signal",
+    "logging",
+    "user",
+    "working_dir",
+    "init",
+    "deploy",
+    "networks",
+    "ulimits",
+    "labels",
+    "hostname",
+    "tmpfs",
+    "read_only",
+    "secrets",
+    "configs",
+    "profiles",
+}
+HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
+TOP_LEVEL_KEYS = {"services", "volumes", "networks", "secrets", "configs", "name"}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|PRIVATE", re.IGNORECASE)
 _INTERPOLATION = re.compile(
     r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
@@ -231,6 +265,15 @@ def served_port(name: str) -> int:
 
 
 # ---------------------------------------------------------------------------- services
+
+
+def test_only_known_compose_keys(compose: dict[str, Any]) -> None:
+    top = {key for key in compose if not key.startswith("x-")}
+    assert top <= TOP_LEVEL_KEYS, sorted(top - TOP_LEVEL_KEYS)
+    for name, svc in compose["services"].items():
+        assert set(svc) <= SERVICE_KEYS, f"{name}: unknown keys {sorted(set(svc) - SERVICE_KEYS)}"
+        extra = set(svc.get("healthcheck", {})) - HEALTHCHECK_KEYS
+        assert not extra, f"{name}: unknown healthcheck keys {sorted(extra)}"
 
 
 def test_every_service_is_pulled_or_built_health_checked_and_restarted(

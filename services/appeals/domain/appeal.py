@@ -240,6 +240,8 @@ def _transferred(a: Appeal, e: EventEnvelope) -> dict[str, Any]:
         "state": "transferred",
         "transferred_to": d.to,
         "matter": d.matter,
+        "street": e.street or a.street,
+        "community": e.community or a.community,
         "last_decision_id": d.decision_id or a.last_decision_id,
     }
 

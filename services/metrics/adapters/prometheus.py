@@ -12,6 +12,10 @@ entrypoint then calls:
   rate, Wilson lower bound, sample-size, composite-score and rank gauges;
 - ``consumed / invalid / dead_letter / set_lag`` for pipeline health.
 
+The duration histograms observe every sign and first response, each for the unit that made it
+(a unit that signs and then returns the appeal is observed too); the reports' percentiles keep
+only the current assignment's (docs/metrics.md).
+
 Labels are bounded by the city's jurisdiction: district, street and unit codes, plus a few
 enumerations. Communities appear only on the per-level figure gauges (one series per community
 and rate), never on counters or histograms, which would multiply the bucket series.

@@ -105,7 +105,9 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
                 await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
                 continue
             partition = event_ctx.message.partition
-            facts = dict(appeals[event.appeal_id] or {"seen": [], "state": None, "street": None})
+            facts = dict(
+                appeals.get(event.appeal_id) or {"seen": [], "state": None, "street": None}
+            )
             if event.event_id in facts["seen"]:
                 continue  # redelivered: already counted
             new_state = STATE_AFTER.get(event.type)

@@ -164,14 +164,20 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 continue
             if event.type not in ROUTED_TYPES:
                 continue
-            remembered = inputs[event.appeal_id]
+            remembered = inputs.get(event.appeal_id)
             request = request_for(event, remembered)
             if request is None:
                 log.warning("no stored input for %s", event.type,
                             extra={"appeal_id": event.appeal_id})
                 continue
             started = time.perf_counter()
-            outcome = router().route(request)
+            try:
+                outcome = router().route(request)
+            except Exception as exc:  # the router promises not to raise; never stop the agent
+                log.exception("router failed", extra={"appeal_id": event.appeal_id})
+                metrics.invalid.inc()
+                await dead_letter(app, APPEAL_EVENTS, event_ctx, f"router failed: {exc!r}")
+                continue
             metrics.seconds.observe(time.perf_counter() - started)
             inputs[event.appeal_id] = {
                 "text": request.text,

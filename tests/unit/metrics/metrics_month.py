@@ -287,7 +287,7 @@ class _Writer:
             "appeal.overdue",
             due + timedelta(seconds=1),
             AppealOverdue(deadline=deadline, due_at=due),
-        )  # type: ignore[arg-type]
+        )
 
     def sign(self, rng: random.Random, dispatch: Dispatch) -> datetime:
         signed = dispatch.at + timedelta(minutes=rng.randint(1, 240))
@@ -303,7 +303,7 @@ class _Writer:
         )
         solved = satisfaction != "unsatisfied" and rng.random() < 0.95
         review = Review(at=at, satisfaction=satisfaction, solved=solved)
-        self.emit("appeal.reviewed", at, AppealReviewed(satisfaction=satisfaction, solved=solved))  # type: ignore[arg-type]
+        self.emit("appeal.reviewed", at, AppealReviewed(satisfaction=satisfaction, solved=solved))
         self.plan.reviews.append(review)
         self.plan.state = "reviewed"
         return review

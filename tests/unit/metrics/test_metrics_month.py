@@ -75,7 +75,9 @@ def expected(plans: list[Plan], level: str, period: str) -> dict[tuple[str, str]
     for p in plans:
         placed = p.outcome == "normal"
         unit = p.dispatches[-1].unit if p.dispatches else "none"
-        here = (p.district, p.street, p.community, unit) if placed else ("none",) * 4
+        here = (p.district, p.street, p.community, unit)
+        if not placed:
+            here = ("none", "none", "none", "none")
         t = at(*here, p.received_at)
         t["received"] += 1
         if p.state in OPEN:
@@ -158,12 +160,14 @@ def test_every_figure_matches_the_plans(month: Month, level: Any, period: Any) -
             for name in ("sign", "response", "resolution")
             for q in (50, 90)
         }, where
-        rates = figures.rates
-        if None in (rates["response"], rates["resolution"], rates["satisfaction"]):
+        response, resolution, satisfaction = (
+            figures.rates[name] for name in ("response", "resolution", "satisfaction")
+        )
+        if response is None or resolution is None or satisfaction is None:
             assert figures.composite is None
         else:
             assert figures.composite == pytest.approx(
-                10 * rates["response"] + 50 * rates["resolution"] + 40 * rates["satisfaction"]
+                10 * response + 50 * resolution + 40 * satisfaction
             )
 
 

@@ -1,0 +1,389 @@
+"""`appeals routing ...`: the catalog owner's and developer's tools for the router.
+
+Subcommands (each takes ``--jurisdiction`` and ``--matters``, defaulting to
+``$APPEALS_JURISDICTION_FILE`` / ``$APPEALS_MATTERS_FILE``, else the demo city):
+
+    appeals routing route   --data appeals.jsonl [--train labelled.jsonl] [--model M]
+    appeals routing eval    --data dev.jsonl [--folds 5] [--report out.json]
+    appeals routing explain "楼下烧烤店油烟很大" [--address A] [--lon X --lat Y]
+    appeals routing train   --data labelled.jsonl [--out model.pkl]
+    appeals routing replay  --matters-new NEW.yaml --data appeals.jsonl [--report out.json]
+
+Standalone: ``python -m services.routing.entrypoints.cli routing eval --data ...``. The
+``appeals`` console script adds the group through ``register(subparsers)``; every subcommand
+stores its handler in ``args.func`` (returns the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from services.routing.adapters.training_data import (
+    AppealRecord,
+    TrainingDataError,
+    read_appeals,
+    training_examples,
+)
+from services.routing.domain.catalog_change import check_catalog_change
+from services.routing.domain.evaluation import (
+    confusion,
+    cross_validate,
+    learning_curve,
+    score,
+    threshold_curve,
+)
+from services.routing.domain.replay import compare_catalogs
+from services.routing.domain.router import (
+    DEFAULT_THRESHOLD,
+    LabelledAppeal,
+    RouteOutcome,
+    RouteRequest,
+    Router,
+    RouterModelError,
+)
+from shared.city import City, CityDataError, load_city, load_matters
+
+__all__ = ["main", "register"]
+
+_ROUTE_FIELDS = (
+    "street", "community", "matter", "unit", "co_handlers", "urgency", "triage", "transfer",
+    "confidence", "reasons",
+)  # fmt: skip
+
+
+def _default_paths() -> tuple[str, str]:
+    from shared.settings import DEMO_CITY
+
+    return (
+        os.environ.get("APPEALS_JURISDICTION_FILE") or str(DEMO_CITY / "jurisdiction.yaml"),
+        os.environ.get("APPEALS_MATTERS_FILE") or str(DEMO_CITY / "matters.yaml"),
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``routing`` command group to a parent parser's subparsers."""
+    jurisdiction, matters = _default_paths()
+    group = subparsers.add_parser("routing", help="the router: route, eval, explain, train, replay")
+    commands = group.add_subparsers(dest="routing_command", metavar="COMMAND", required=True)
+
+    def city_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--jurisdiction", default=jurisdiction, help="jurisdiction.yaml")
+        p.add_argument("--matters", default=matters, help="matters.yaml (the matter catalog)")
+        p.add_argument("--threshold", type=float, default=None, help="dispatch threshold")
+
+    p = commands.add_parser("route", help="route every appeal of a JSONL file; JSON lines out")
+    city_args(p)
+    p.add_argument("--data", required=True, help="appeals, one JSON object a line")
+    p.add_argument("--train", help="labelled appeals to train on as well (JSONL)")
+    p.add_argument("--model", help="a model saved by 'routing train'")
+    p.set_defaults(func=_cmd_route)
+
+    p = commands.add_parser("eval", help="cross-validated figures on labelled appeals")
+    city_args(p)
+    p.add_argument("--data", required=True, help="labelled appeals (JSONL with 'expected')")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--report", help="write the full report as JSON here")
+    p.add_argument("--no-learning-curve", action="store_true", help="skip the learning curve")
+    p.set_defaults(func=_cmd_eval)
+
+    p = commands.add_parser("explain", help="one decision and its reasons, human-readable")
+    city_args(p)
+    p.add_argument("text")
+    p.add_argument("--address")
+    p.add_argument("--lon", type=float)
+    p.add_argument("--lat", type=float)
+    p.add_argument("--matter-hint")
+    p.add_argument("--exclude", action="append", default=[], help="a unit that returned it")
+    p.add_argument("--return-count", type=int, default=0)
+    p.add_argument("--train", help="labelled appeals to train on as well (JSONL)")
+    p.add_argument("--model", help="a model saved by 'routing train'")
+    p.set_defaults(func=_cmd_explain)
+
+    p = commands.add_parser("train", help="train on catalog + labelled appeals and save")
+    city_args(p)
+    p.add_argument("--data", required=True, help="labelled appeals (JSONL)")
+    p.add_argument("--out", default="routing-model.pkl", help="where to save the model")
+    p.set_defaults(func=_cmd_train)
+
+    p = commands.add_parser("replay", help="what-if: route stored appeals with a new catalog")
+    city_args(p)
+    p.add_argument("--matters-new", "--new", dest="matters_new", required=True,
+                   help="the proposed matters.yaml")  # fmt: skip
+    p.add_argument("--data", required=True, help="stored appeals (JSONL)")
+    p.add_argument("--train", help="labelled appeals to train both routers on (JSONL)")
+    p.add_argument("--report", help="write the full report as JSON here")
+    p.set_defaults(func=_cmd_replay)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry: ``python -m services.routing.entrypoints.cli routing ...``."""
+    parser = argparse.ArgumentParser(prog="appeals")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _load_city(args: argparse.Namespace) -> City:
+    try:
+        return load_city(args.jurisdiction, args.matters)
+    except CityDataError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _read(path: str) -> list[AppealRecord]:
+    try:
+        return read_appeals(path)
+    except TrainingDataError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _threshold(args: argparse.Namespace) -> float:
+    value = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if not 0.0 <= value <= 1.0:
+        raise _UsageError(f"--threshold must lie in [0, 1], not {value}")
+    return float(value)
+
+
+def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]) -> Router:
+    threshold = _threshold(args)
+    model = getattr(args, "model", None)
+    if model:
+        try:
+            return Router.load(model, city, threshold=threshold)
+        except RouterModelError as exc:
+            raise _UsageError(str(exc)) from None
+    try:
+        return Router.from_city(city, training=training, threshold=threshold)
+    except ValueError as exc:
+        raise _UsageError(f"cannot train: {exc}") from None
+
+
+def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
+    path = getattr(args, "train", None)
+    return training_examples(_read(path)) if path else []
+
+
+def _guard(func: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            result: int = func(args)
+            return result
+        except _UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    run.__doc__ = func.__doc__
+    return run
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+# ---------------------------------------------------------------------- commands
+
+
+@_guard
+def _cmd_route(args: argparse.Namespace) -> int:
+    """JSON decision per appeal on stdout."""
+    city = _load_city(args)
+    records = _read(args.data)
+    router = _router(args, city, _training(args))
+    for record in records:
+        outcome = router.route(record.request)
+        line = {"id": record.id, **{k: outcome.to_dict()[k] for k in _ROUTE_FIELDS}}
+        sys.stdout.write(_dumps(line) + "\n")
+    return 0
+
+
+@_guard
+def _cmd_eval(args: argparse.Namespace) -> int:
+    """Cross-validated figures, curves and the worst confusions."""
+    city = _load_city(args)
+    records = _read(args.data)
+    labelled = [r for r in records if r.expected]
+    if len(labelled) < args.folds:
+        raise _UsageError(f"{args.data}: {len(labelled)} labelled appeals < {args.folds} folds")
+    threshold = _threshold(args)
+
+    def factory(examples: Sequence[LabelledAppeal]) -> Router:
+        return Router.from_city(city, training=examples, threshold=0.0)
+
+    started = time.perf_counter()
+    cv = cross_validate(labelled, factory, args.folds)
+    figures = score(cv.cases, cv.outcomes, city.catalog, threshold)
+    curve = threshold_curve(cv.cases, cv.outcomes)
+    worst = confusion(cv.cases, cv.outcomes)
+    learning = (
+        []
+        if args.no_learning_curve
+        else learning_curve(labelled, factory, city.catalog, threshold, args.folds)
+    )
+    report = {
+        "data": str(args.data),
+        "jurisdiction": str(args.jurisdiction),
+        "matters": str(args.matters),
+        "folds": args.folds,
+        "metrics": figures,
+        "route_ms_per_appeal": cv.route_ms,
+        "train_s_per_router": cv.train_s,
+        "threshold_curve": curve,
+        "learning_curve": learning,
+        "confusion": worst,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    _print_eval(report, sys.stdout)
+    if args.report:
+        Path(args.report).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        print(f"report written to {args.report}")
+    return 0
+
+
+def _print_eval(report: dict[str, Any], out: TextIO) -> None:
+    m = report["metrics"]
+    w = out.write
+    w(f"{m['cases']} labelled appeals, {report['folds']}-fold cross-validation "
+      f"(trained on catalog + other folds), threshold {m['threshold']:.2f}\n")  # fmt: skip
+    for key in (
+        "street_accuracy", "community_accuracy", "matter_accuracy", "unit_accuracy",
+        "urgency_accuracy", "triage_rate",
+    ):  # fmt: skip
+        w(f"  {key:<28}{m[key]:.4f}\n")
+    w(f"  auto-dispatch precision     {m['precision']:.4f}  "
+      f"({m['dispatched_right']}/{m['dispatched']} right unit)\n")  # fmt: skip
+    w(f"  auto-dispatch coverage      {m['coverage']:.4f}  "
+      f"({m['dispatched']}/{m['appeals_with_unit']} appeals that have a unit)\n")  # fmt: skip
+    w(f"  dispatched without a unit   {m['dispatched_without_unit']}\n")
+    w(f"  emergencies transferred     {m['emergencies_transferred']}/{m['emergencies']}"
+      f"  (false transfers {m['false_transfers']})\n")  # fmt: skip
+    w(f"  routing time                {report['route_ms_per_appeal']:.3f} ms/appeal, "
+      f"training {report['train_s_per_router']:.2f} s/router\n")  # fmt: skip
+    w("precision / coverage by threshold:\n")
+    for row in report["threshold_curve"]:
+        w(f"  t={row['threshold']:.2f}  precision {row['precision']:.4f}  coverage "
+          f"{row['coverage']:.4f}  dispatched {row['dispatched']:>4}  wrong {row['wrong']}\n")  # fmt: skip
+    if report["learning_curve"]:
+        w("learning curve (share of the training folds used):\n")
+        for row in report["learning_curve"]:
+            w(f"  {row['fraction'] * 100:>5.0f}% ({row['training_appeals']:>4} appeals)  "
+              f"precision {row['precision']:.4f}  coverage {row['coverage']:.4f}  "
+              f"matter {row['matter_accuracy']:.4f}\n")  # fmt: skip
+    if report["confusion"]:
+        w("worst matters (expected: errors/count -> taken for):\n")
+        for row in report["confusion"]:
+            taken = ", ".join(f"{k} x{v}" for k, v in row["taken_for"].items())
+            w(f"  {row['expected']}: {row['errors']}/{row['count']} -> {taken}\n")
+
+
+@_guard
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """One decision, human-readable."""
+    city = _load_city(args)
+    if (args.lon is None) != (args.lat is None):
+        raise _UsageError("give both --lon and --lat, or neither")
+    router = _router(args, city, _training(args))
+    request = RouteRequest(
+        text=args.text,
+        address=args.address,
+        location=(args.lon, args.lat) if args.lon is not None else None,
+        matter_hint=args.matter_hint,
+        excluded_units=tuple(args.exclude),
+        return_count=args.return_count,
+    )
+    started = time.perf_counter()
+    outcome = router.route(request)
+    elapsed = (time.perf_counter() - started) * 1000
+    _print_outcome(outcome, city, sys.stdout)
+    print(f"(routed in {elapsed:.2f} ms)")
+    return 0
+
+
+def _print_outcome(outcome: RouteOutcome, city: City, out: TextIO) -> None:
+    w = out.write
+    if outcome.transfer:
+        w(f"TRANSFER to {outcome.transfer} ({outcome.matter})\n")
+    elif outcome.triage:
+        w(f"TRIAGE at {outcome.dispatch_center} ({city.unit_name(outcome.dispatch_center)})\n")
+    else:
+        w(f"DISPATCH to {outcome.unit} ({city.unit_name(outcome.unit)})\n")
+        if outcome.co_handlers:
+            names = ", ".join(f"{c} ({city.unit_name(c)})" for c in outcome.co_handlers)
+            w(f"  co-handlers: {names}\n")
+    matter = city.catalog.get(outcome.matter) if outcome.matter else None
+    w(f"  matter:     {outcome.matter} {matter.name if matter else ''}\n")
+    w(f"  place:      {outcome.street or '-'} / {outcome.community or '-'}\n")
+    w(f"  urgency:    {outcome.urgency}\n")
+    w(f"  confidence: {outcome.confidence:.2f}\n")
+    w("  reasons:\n")
+    for reason in outcome.reasons:
+        w(f"    - {reason}\n")
+    if outcome.candidates:
+        w("  candidates:\n")
+        for c in outcome.candidates:
+            w(f"    {c['matter']:<32} {c['unit'] or '-':<14} {c['score']:.3f}\n")
+
+
+@_guard
+def _cmd_train(args: argparse.Namespace) -> int:
+    """Train and save a model."""
+    city = _load_city(args)
+    examples = training_examples(_read(args.data))
+    started = time.perf_counter()
+    router = _router(args, city, examples)
+    router.save(args.out)
+    print(
+        f"trained on the catalog + {len(examples)} labelled appeals in "
+        f"{time.perf_counter() - started:.1f} s; saved to {args.out}"
+    )
+    return 0
+
+
+@_guard
+def _cmd_replay(args: argparse.Namespace) -> int:
+    """Which stored appeals would move under a proposed catalog."""
+    city = _load_city(args)
+    try:
+        new_city = City.build(
+            city.jurisdiction, load_matters(args.matters_new), source=args.matters_new
+        )
+    except CityDataError as exc:
+        raise _UsageError(str(exc)) from None
+    errors = check_catalog_change(city.catalog, new_city.catalog)
+    records = _read(args.data)
+    training = _training(args)
+    threshold = _threshold(args)
+    old = Router.from_city(city, training=training, threshold=threshold)
+    new_training = [t for t in training if new_city.catalog.get(t.matter) is not None]
+    new = Router.from_city(new_city, training=new_training, threshold=threshold)
+    report = compare_catalogs(old, new, ((r.id, r.request) for r in records))
+    for error in errors:
+        print(f"catalog rule: {error}")
+    print(f"{report.changed} of {report.total} appeals change matter or destination")
+    for move in report.moves:
+        print(f"  {move['from']:>16} -> {move['to']:<16} {move['count']:>5}  "
+              f"e.g. {', '.join(move['examples'])}")  # fmt: skip
+    if args.report:
+        payload = {"catalog_errors": errors, **report.to_dict()}
+        Path(args.report).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+        print(f"report written to {args.report}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
