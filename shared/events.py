@@ -293,9 +293,9 @@ def decode_event(raw: bytes | str | dict[str, Any]) -> EventEnvelope:
     if not isinstance(obj, dict):
         raise InvalidEvent("an event is a JSON object")
     type_ = obj.get("type")
-    model = DATA_MODELS.get(type_) if isinstance(type_, str) else None
-    if model is None:
+    if not isinstance(type_, str) or type_ not in DATA_MODELS:
         raise InvalidEvent(f"unknown event type {type_!r}")
+    model = DATA_MODELS[type_]
     version = obj.get("schema_version")
     if not isinstance(version, int) or version < 1:
         raise InvalidEvent("schema_version must be a positive integer")

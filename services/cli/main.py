@@ -20,13 +20,15 @@ from pathlib import Path
 __all__ = ["main"]
 
 
-def _add_up(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_up(subparsers: argparse._SubParsersAction) -> None:
     from shared.embedded import DEFAULT_BROKER
 
     up = subparsers.add_parser(
         "up", help="start the whole system on this machine (embedded broker and database)"
     )
-    up.add_argument("--data-dir", type=Path, default=Path(os.environ.get("APPEALS_DATA_DIR", ".appeals")))
+    up.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("APPEALS_DATA_DIR", ".appeals"))
+    )
     up.add_argument("--broker", choices=["noida", "tansu"], default=DEFAULT_BROKER)
     up.add_argument("--host", default=os.environ.get("APPEALS_BIND_HOST", "127.0.0.1"))
     for flag, env, default in [
@@ -44,8 +46,8 @@ def _add_up(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 def _run_up(args: argparse.Namespace) -> int:
-    from shared.embedded import StartupError
     from services.cli.stack import Stack, StackConfig
+    from shared.embedded import StartupError
 
     config = StackConfig(
         data_dir=args.data_dir,
@@ -77,7 +79,7 @@ def _run_up(args: argparse.Namespace) -> int:
         print(f"\nFAILED: {exc}", file=sys.stderr, flush=True)
         stack.stop()
         return 1
-    print("\nThe appeals system is up (data in %s):" % config.data_dir.resolve())
+    print(f"\nThe appeals system is up (data in {config.data_dir.resolve()}):")
     for label, url in stack.urls().items():
         print(f"  {label:<18} {url}")
     print("Press Ctrl-C to stop.", flush=True)
@@ -85,8 +87,12 @@ def _run_up(args: argparse.Namespace) -> int:
         while not stopping:
             dead = stack.dead()
             if dead:
-                print(f"\nFAILED: {', '.join(dead)} exited; see the logs under "
-                      f"{config.data_dir.resolve()}", file=sys.stderr, flush=True)
+                print(
+                    f"\nFAILED: {', '.join(dead)} exited; see the logs under "
+                    f"{config.data_dir.resolve()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 stack.stop()
                 return 1
             time.sleep(0.5)
@@ -96,7 +102,7 @@ def _run_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_serve(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="run one service in the foreground")
     serve.add_argument("service", choices=["appeals", "routing", "notify", "metrics"])
     serve.set_defaults(func=_run_serve)

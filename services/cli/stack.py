@@ -223,7 +223,10 @@ class Stack:
     def dead(self) -> list[str]:
         """Names of parts that have exited."""
         parts: list[ManagedProcess | None] = [
-            self.broker, self.database, self.prometheus, *self.services.values()
+            self.broker,
+            self.database,
+            self.prometheus,
+            *self.services.values(),
         ]
         return [p.name for p in parts if p is not None and not p.alive]
 

@@ -7,7 +7,7 @@ the session's real broker and database from tests/conftest.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,22 +86,6 @@ def poll(check: Callable[[], T | None], *, timeout: float = 30.0, what: str = ""
         if last:
             return last
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
-async def apoll(
-    check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = ""
-) -> T:
-    """The async form of ``poll``."""
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 

@@ -66,7 +66,9 @@ def test_appeals_taken_while_the_broker_is_down_are_published_once_when_it_retur
     mongo: DatabaseProcess,
 ) -> None:
     if not own_broker.persistent:
-        pytest.fail(f"{own_broker.kind} keeps no data across a restart; this test needs one that does")
+        pytest.fail(
+            f"{own_broker.kind} keeps no data across a restart; this test needs one that does"
+        )
     _process, base = appeals_only
     own_broker.stop()
     ids: list[str] = []

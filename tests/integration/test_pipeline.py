@@ -85,9 +85,7 @@ def test_web_and_hotline_appeals_are_dispatched_end_to_end(
         assert units[hotline.json()["id"]] == "JA-JAS-MS"
         assert units[web.json()["id"]] == "JA-JAS-RM"
 
-        seen = read_events(
-            broker.bootstrap, set(created), {"appeal.received", "appeal.dispatched"}
-        )
+        seen = read_events(broker.bootstrap, set(created), {"appeal.received", "appeal.dispatched"})
         for appeal_id in created:
             assert seen[(appeal_id, "appeal.received")] == 1
             assert seen[(appeal_id, "appeal.dispatched")] == 1

@@ -29,11 +29,14 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
     settings = settings or NotifySettings()
     registry = CollectorRegistry()
     delivered = Counter(
-        "notify_deliveries_total", "Deliveries made.", ["channel", "event_type"],
+        "notify_deliveries_total",
+        "Deliveries made.",
+        ["channel", "event_type"],
         registry=registry,
     )
     duplicates = Counter(
-        "notify_duplicates_skipped_total", "Redelivered events already delivered.",
+        "notify_duplicates_skipped_total",
+        "Redelivered events already delivered.",
         registry=registry,
     )
     app = make_faust_app(
@@ -51,8 +54,11 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
         return holder["log"]  # type: ignore[no-any-return]
 
     events = app.topic(
-        APPEAL_EVENTS, key_type=bytes, value_type=bytes,
-        key_serializer="raw", value_serializer="raw",
+        APPEAL_EVENTS,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
     )
 
     @app.agent(events)
@@ -66,8 +72,12 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
             for delivery in deliveries_for(event):
                 if await delivery_log().record(delivery):
                     delivered.labels(delivery.channel, delivery.event_type).inc()
-                    log.info("delivered %s to %s", delivery.event_type, delivery.recipient,
-                             extra={"appeal_id": event.appeal_id, "event_id": event.event_id})
+                    log.info(
+                        "delivered %s to %s",
+                        delivery.event_type,
+                        delivery.recipient,
+                        extra={"appeal_id": event.appeal_id, "event_id": event.event_id},
+                    )
                 else:
                     duplicates.inc()
 

@@ -21,7 +21,7 @@ import faust
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.routing.config import RoutingSettings
-from services.routing.domain.router import RouteOutcome, RouteRequest, Router
+from services.routing.domain.router import RouteOutcome, Router, RouteRequest
 from shared.city import load_city
 from shared.events import EventEnvelope, InvalidEvent, RoutingDecision, decode_event, encode
 from shared.faust_app import dead_letter, make_faust_app
@@ -42,11 +42,13 @@ class RoutingMetrics:
             "routing_decisions_total", "Decisions emitted.", ["outcome"], registry=registry
         )
         self.invalid = Counter(
-            "routing_invalid_events_total", "Messages sent to the dead-letter topic.",
+            "routing_invalid_events_total",
+            "Messages sent to the dead-letter topic.",
             registry=registry,
         )
         self.seconds = Histogram(
-            "routing_decide_seconds", "Time to decide one appeal in-process.",
+            "routing_decide_seconds",
+            "Time to decide one appeal in-process.",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1),
             registry=registry,
         )
@@ -55,11 +57,11 @@ class RoutingMetrics:
 def build_router(settings: RoutingSettings) -> Router:
     """Load the city files and train the router."""
     city = load_city(settings.jurisdiction_file, settings.matters_file)
-    training = []
+    training: list[Any] = []
     if settings.routing_training_data is not None:
-        from services.routing.adapters.training_data import read_labelled
+        from services.routing.adapters.training_data import read_appeals, training_examples
 
-        training = list(read_labelled(settings.routing_training_data))
+        training = training_examples(read_appeals(settings.routing_training_data))
     options: dict[str, Any] = {}
     if settings.routing_threshold is not None:
         options["threshold"] = settings.routing_threshold
@@ -89,7 +91,7 @@ def request_for(event: EventEnvelope, remembered: dict[str, Any] | None) -> Rout
     return RouteRequest(
         text=remembered["text"],
         address=remembered.get("address"),
-        location=tuple(location) if location else None,  # type: ignore[arg-type]
+        location=tuple(location) if location else None,
         matter_hint=remembered.get("matter_hint"),
         excluded_units=excluded,
         return_count=return_count,
@@ -109,9 +111,9 @@ def to_decision(event: EventEnvelope, outcome: RouteOutcome) -> RoutingDecision:
         matter=outcome.matter,
         unit=outcome.unit,
         co_handlers=list(outcome.co_handlers),
-        urgency=outcome.urgency,  # type: ignore[arg-type]
+        urgency=outcome.urgency,
         triage=outcome.triage,
-        transfer=outcome.transfer,  # type: ignore[arg-type]
+        transfer=outcome.transfer,
         dispatch_center=outcome.dispatch_center,
         confidence=outcome.confidence,
         reasons=list(outcome.reasons),
@@ -140,12 +142,13 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         return router_holder["router"]
 
     events = app.topic(
-        APPEAL_EVENTS, key_type=bytes, value_type=bytes,
-        key_serializer="raw", value_serializer="raw",
+        APPEAL_EVENTS,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
     )
-    decisions = app.topic(
-        ROUTING_DECISIONS, key_serializer="raw", value_serializer="raw"
-    )
+    decisions = app.topic(ROUTING_DECISIONS, key_serializer="raw", value_serializer="raw")
     inputs = app.Table("appeal-inputs", default=None, partitions=4)
 
     @app.task
@@ -167,8 +170,9 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             remembered = inputs.get(event.appeal_id)
             request = request_for(event, remembered)
             if request is None:
-                log.warning("no stored input for %s", event.type,
-                            extra={"appeal_id": event.appeal_id})
+                log.warning(
+                    "no stored input for %s", event.type, extra={"appeal_id": event.appeal_id}
+                )
                 continue
             started = time.perf_counter()
             try:
