@@ -8,8 +8,10 @@ request, a MongoDB ``ping``, Prometheus ``/-/ready``), stopped with SIGTERM and 
 Layout of a ``data_dir`` (one directory per process)::
 
     <data_dir>/<name>.log   stdout+stderr of every run, each run headed by a "=== start" line
-    <data_dir>/store/       noida-db's data dir (one noida.json snapshot, noida.control.json
-                            while running), SecantusDB's WiredTiger home, Prometheus' TSDB
+    <data_dir>/store/       noida-db's data dir (kafka.json, rewritten about once a second and
+                            on SIGTERM, so kill -9 loses up to ~1 s of acknowledged writes;
+                            noida.control.json while running), SecantusDB's WiredTiger home,
+                            Prometheus' TSDB
 
 tansu keeps everything in memory, so its data dir only holds the log.
 

@@ -192,6 +192,40 @@ class AppealOverdue(_Data):
     due_at: datetime
 
 
+class AppealNoteAdded(_Data):
+    """A note on the appeal: internal (staff only) or a message to the resident (留言)."""
+
+    text: str = Field(min_length=1, max_length=2000)
+    internal: bool = True
+
+
+class AppealPaused(_Data):
+    """The clock stopped: the unit waits for the resident (e.g. unreachable, away, documents)."""
+
+    reason: str = Field(min_length=1)
+
+
+class AppealResumed(_Data):
+    """The clock runs again; the deadlines still ahead moved by the pause."""
+
+    paused_seconds: int = Field(ge=0)
+    paused_working_minutes: int = Field(ge=0)
+    deadlines: dict[str, datetime] = Field(default_factory=dict)
+
+
+class AppealSupervisionAcknowledged(_Data):
+    """The unit acknowledged the supervision notes (督办) pending on the appeal."""
+
+    note: str = ""
+
+
+class AppealExtensionRejected(_Data):
+    """延期驳回: the extension request was refused; the resolve deadline stands."""
+
+    reason: str = Field(min_length=1)
+    rejected_by: str
+
+
 DATA_MODELS: dict[str, type[_Data]] = {
     "appeal.received": AppealReceived,
     "appeal.dispatched": AppealDispatched,
@@ -209,6 +243,11 @@ DATA_MODELS: dict[str, type[_Data]] = {
     "appeal.transferred": AppealTransferred,
     "appeal.supervised": AppealSupervised,
     "appeal.overdue": AppealOverdue,
+    "appeal.note_added": AppealNoteAdded,
+    "appeal.paused": AppealPaused,
+    "appeal.resumed": AppealResumed,
+    "appeal.supervision_acknowledged": AppealSupervisionAcknowledged,
+    "appeal.extension_rejected": AppealExtensionRejected,
 }
 EVENT_TYPES = tuple(DATA_MODELS)
 

@@ -51,7 +51,8 @@ BROKER_PROFILES: dict[str, BrokerProfile] = {
         faust={"producer_acks": -1},
     ),
     "noida": BrokerProfile(
-        producer={"acks": "all", "linger_ms": 2},
+        # Idempotence as in production: noida supports InitProducerId (tests/conformance).
+        producer={"acks": "all", "enable_idempotence": True, "linger_ms": 2},
         consumer={"session_timeout_ms": 10000, "heartbeat_interval_ms": 1000},
         faust={
             "topic_replication_factor": 1,

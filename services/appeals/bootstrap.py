@@ -7,12 +7,13 @@ against the real broker and database started by the harness.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
+from services.appeals.adapters.accounts import StaffAccounts
 from services.appeals.adapters.decisions_consumer import DecisionsConsumer
 from services.appeals.adapters.outbox_relay import OutboxRelay
 from services.appeals.adapters.store import AppealStore
 from services.appeals.config import AppealsSettings
+from services.appeals.domain.sla import WorkCalendar
 from services.appeals.service_layer.decisions import apply_decision
 from shared.city import City, load_city
 from shared.events import RoutingDecision
@@ -29,13 +30,17 @@ class AppealsContext:
 
     settings: AppealsSettings
     city: City
+    calendar: WorkCalendar
     store: AppealStore
     relay: OutboxRelay
     decisions: DecisionsConsumer
+    # --- Staff login hook: accounts and sessions (adapters/accounts.py).
+    accounts: StaffAccounts
 
     async def start(self) -> None:
         """Create indexes and start the background loops."""
         await self.store.create_indexes()
+        await self.accounts.create_indexes()
         self.relay.start()
         self.decisions.start()
         self.relay.wake()
@@ -45,20 +50,6 @@ class AppealsContext:
         await self.decisions.stop()
         await self.relay.stop()
         await self.store.client.close()
-
-
-def simple_deadlines(city: City) -> object:
-    """Elapsed-time deadlines from the catalog's urgency table (calendar-free fallback)."""
-
-    def rule(urgency: str, start: datetime) -> dict[str, datetime]:
-        limits = city.catalog.limits(urgency)  # type: ignore[arg-type]
-        return {
-            "sign_by": start + timedelta(minutes=limits.sign_minutes),
-            "respond_by": start + timedelta(hours=limits.respond_hours),
-            "resolve_by": start + timedelta(days=limits.resolve_workdays),
-        }
-
-    return rule
 
 
 def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
@@ -76,15 +67,10 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         poll_seconds=settings.relay_poll_seconds,
         retry_max_seconds=settings.relay_retry_max_seconds,
     )
-    deadline_rule = simple_deadlines(city)
+    calendar = WorkCalendar()
 
     async def handle(decision: RoutingDecision) -> bool:
-        return await apply_decision(
-            decision,
-            store=store,
-            city=city,
-            deadlines=deadline_rule,  # type: ignore[arg-type]
-        )
+        return await apply_decision(decision, store=store, city=city, calendar=calendar)
 
     decisions = DecisionsConsumer(
         lambda: make_consumer(
@@ -96,4 +82,13 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         lambda: make_producer(bootstrap_servers, profile),
         handle,
     )
-    return AppealsContext(settings, city, store, relay, decisions)
+    # --- Staff login hook: the accounts share the store's database client.
+    accounts = StaffAccounts(
+        store.client,
+        settings.mongo_db,
+        city,
+        session_hours=settings.session_hours,
+        max_failures=settings.login_max_failures,
+        lockout_minutes=settings.login_lockout_minutes,
+    )
+    return AppealsContext(settings, city, calendar, store, relay, decisions, accounts)

@@ -27,6 +27,11 @@ class AppealsSettings(CommonSettings):
     # APPEALS_OPEN311_API_KEYS='["k1","k2"]' or 'k1,k2'. No default key: with none, every
     # POST is refused with 403, so a fresh install takes no anonymous submissions.
     open311_api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # --- Staff login hook (adapters/accounts.py, entrypoints/auth.py): a session lasts one
+    # working shift; this many failed logins in a row lock an account for the lockout period.
+    session_hours: int = Field(default=8, ge=1, le=168)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
     @field_validator("open311_api_keys", mode="before")
     @classmethod

@@ -21,6 +21,8 @@ from shared.embedded import BrokerProcess, DatabaseProcess, ManagedProcess, free
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
+# Open311 hook: the one API key the test services accept (test_open311.py).
+OPEN311_TEST_KEY = "open311-test-key-0123456789"
 
 
 def reference_city() -> Path:
@@ -63,6 +65,8 @@ def services(
             "APPEALS_MONGO_DB": mongo_db,
             "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
             "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
+            # Open311 hook: the key test_open311.py submits with.
+            "APPEALS_OPEN311_API_KEYS": OPEN311_TEST_KEY,
         },
     )
     processes: dict[str, ManagedProcess] = {}

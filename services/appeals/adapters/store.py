@@ -86,7 +86,6 @@ class AppealStore:
         """
         doc = {
             **doc,
-            "version": 1,
             "events": [e.model_dump() for e in events],
             "outbox": [e.event_id for e in events],
             "outbox_pending": bool(events),
@@ -102,14 +101,19 @@ class AppealStore:
             raise
 
     async def append(
-        self, appeal_id: str, expected_version: int, changes: Doc, events: Sequence[EventEnvelope]
-    ) -> int:
-        """Apply a state change and its events atomically; return the new version.
+        self,
+        appeal_id: str,
+        expected_version: int,
+        new_version: int,
+        changes: Doc,
+        events: Sequence[EventEnvelope],
+    ) -> None:
+        """Apply a state change and its events atomically.
 
         Raises VersionConflict when the stored version is not ``expected_version``.
         """
         update: Doc = {
-            "$set": {**changes, "version": expected_version + 1, "updated_at": _now()},
+            "$set": {**changes, "version": new_version, "updated_at": _now()},
         }
         if events:
             update["$push"] = {
@@ -122,7 +126,6 @@ class AppealStore:
         )
         if result.matched_count != 1:
             raise VersionConflict(appeal_id)
-        return expected_version + 1
 
     # ------------------------------------------------------------------ reads
 

@@ -23,10 +23,13 @@ from shared.events import (
     AppealExtended,
     AppealExtensionRequested,
     AppealMerged,
+    AppealNoteAdded,
     AppealOverdue,
+    AppealPaused,
     AppealReceived,
     AppealReopened,
     AppealResolved,
+    AppealResumed,
     AppealReturned,
     AppealReviewed,
     AppealSupervised,
@@ -35,12 +38,7 @@ from shared.events import (
     EventEnvelope,
 )
 
-from .lifecycle import (
-    AppealNoteAdded,
-    AppealPaused,
-    AppealResumed,
-    State,
-)
+from .lifecycle import State
 from .sla import Deadlines
 
 __all__ = [

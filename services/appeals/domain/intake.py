@@ -116,7 +116,7 @@ def new_appeal(
     token_hash: str,
     idempotency_key: str | None,
 ) -> tuple[dict[str, Any], EventEnvelope]:
-    """The new appeal's document and its ``appeal.received`` event."""
+    """The new appeal's service-only document fields and its ``appeal.received`` event."""
     appeal_id = uuid.uuid4().hex[:20]
     location = submission.location.model_dump() if submission.location else None
     contact = submission.contact.model_dump(exclude_none=True) if submission.contact else {}
@@ -136,18 +136,12 @@ def new_appeal(
             matter=submission.matter,
         ),
     )
+    # The aggregate's own fields come from evolve(appeal.received); these are what only the
+    # appeals service keeps beside them.
     doc: dict[str, Any] = {
         "_id": appeal_id,
-        "tracking_no": tracking_no,
         "token_hash": token_hash,
-        "state": "received",
-        "channel": channel,
-        "text": submission.text,
-        "address": submission.address,
-        "location": location,
-        "matter_hint": submission.matter,
         "contact": contact,
-        "received_at": now,
         "updated_at": now,
         # The router's answer must name this event; older or repeated answers are ignored.
         "awaiting_decision_for": event.event_id,

@@ -40,25 +40,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
-from pydantic import Field
-
-from shared import events as shared_events
 from shared.city import City, Matter
 from shared.events import (
     Actor,
     AppealClosed,
     AppealDispatched,
     AppealExtended,
+    AppealExtensionRejected,
     AppealExtensionRequested,
     AppealMerged,
+    AppealNoteAdded,
     AppealOverdue,
+    AppealPaused,
     AppealReopened,
     AppealResolved,
     AppealResponded,
+    AppealResumed,
     AppealReturned,
     AppealReviewed,
     AppealSigned,
     AppealSupervised,
+    AppealSupervisionAcknowledged,
     AppealTransferred,
     AppealTriaged,
     EventEnvelope,
@@ -203,55 +205,6 @@ class Staff:
             else "staff"
         )
         return Actor(kind=kind, id=self.id, role=self.role, unit=self.unit)
-
-
-# ---------------------------------------------------------------- events not yet in shared
-
-
-class AppealNoteAdded(_Data):
-    """A note on the appeal: internal (staff only) or a message to the resident (留言)."""
-
-    text: str = Field(min_length=1, max_length=MAX_NOTE_LENGTH)
-    internal: bool = True
-
-
-class AppealPaused(_Data):
-    """The clock stopped: the unit waits for the resident (e.g. unreachable, away, documents)."""
-
-    reason: str = Field(min_length=1)
-
-
-class AppealResumed(_Data):
-    """The clock runs again; the deadlines still ahead moved by the pause."""
-
-    paused_seconds: int = Field(ge=0)
-    paused_working_minutes: int = Field(ge=0)
-    deadlines: dict[str, datetime] = Field(default_factory=dict)
-
-
-class AppealSupervisionAcknowledged(_Data):
-    """The unit acknowledged the supervision notes (督办) pending on the appeal."""
-
-    note: str = ""
-
-
-class AppealExtensionRejected(_Data):
-    """延期驳回: the extension request was refused; the resolve deadline stands."""
-
-    reason: str = Field(min_length=1)
-    rejected_by: str
-
-
-LOCAL_EVENT_MODELS: dict[str, type[_Data]] = {
-    "appeal.note_added": AppealNoteAdded,
-    "appeal.paused": AppealPaused,
-    "appeal.resumed": AppealResumed,
-    "appeal.supervision_acknowledged": AppealSupervisionAcknowledged,
-    "appeal.extension_rejected": AppealExtensionRejected,
-}
-for _type, _model in LOCAL_EVENT_MODELS.items():
-    # setdefault: once the lead moves these models into shared/events.py this is a no-op.
-    shared_events.DATA_MODELS.setdefault(_type, _model)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -638,6 +591,10 @@ def decide(
     row = TRANSITIONS.get(type(command))
     if row is None:
         raise TypeError(f"{type(command).__name__} is not a lifecycle command")
+    scope = row.roles.get(actor.role)
+    if scope is None:
+        allowed = ", ".join(row.roles) or "nobody"
+        raise CommandRefused(403, f"role {actor.role} may not {command.name} (allowed: {allowed})")
     # A routing decision is delivered at least once; its second delivery changes nothing.
     if (
         isinstance(command, ApplyRoutingDecision)
@@ -645,10 +602,6 @@ def decide(
         and command.decision.decision_id == appeal.last_decision_id
     ):
         return []
-    scope = row.roles.get(actor.role)
-    if scope is None:
-        allowed = ", ".join(row.roles) or "nobody"
-        raise CommandRefused(403, f"role {actor.role} may not {command.name} (allowed: {allowed})")
     if appeal.state not in row.from_states:
         needs = " or ".join(s for s in STATES if s in row.from_states)
         raise CommandRefused(

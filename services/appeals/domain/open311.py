@@ -292,8 +292,7 @@ def submission_from_fields(fields: Fields, city: City) -> AppealCreate:
     if matter.out_of_scope:
         raise Open311Problem(
             400,
-            f"service_code {service_code!r} is not handled by 12345: "
-            f"call {matter.transfer_number}",
+            f"service_code {service_code!r} is not handled by 12345: call {matter.transfer_number}",
         )
     description = _one(fields, "description")
     if description is None:
@@ -312,7 +311,9 @@ def submission_from_fields(fields: Fields, city: City) -> AppealCreate:
     # No separate address repository here: an address id is the gazetteer's address text.
     address = _one(fields, "address_string") or _one(fields, "address_id")
     if location is None and address is None:
-        raise Open311Problem(400, "a location is required: lat and long, address_string or address_id")
+        raise Open311Problem(
+            400, "a location is required: lat and long, address_string or address_id"
+        )
 
     extra_lines = []
     known_attributes = {a["code"] for a in SERVICE_ATTRIBUTES}
@@ -422,8 +423,7 @@ def parse_datetime(value: str, name: str) -> datetime:
         parsed = datetime.fromisoformat(re.sub(r" (\d\d:?\d\d)$", r"+\1", value.strip()))
     except ValueError:
         raise Open311Problem(
-            400, f"{name} must be an ISO 8601 date-time such as 2026-01-31T00:00:00Z, "
-            f"got {value!r}"
+            400, f"{name} must be an ISO 8601 date-time such as 2026-01-31T00:00:00Z, got {value!r}"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

@@ -19,7 +19,11 @@ from pymongo.errors import PyMongoError
 
 from services.appeals.bootstrap import AppealsContext, bootstrap
 from services.appeals.config import AppealsSettings
+from services.appeals.domain.access import can_read
 from services.appeals.domain.intake import AppealCreate, HotlineAppealCreate
+from services.appeals.entrypoints.auth import CurrentStaff, auth_router
+from services.appeals.entrypoints.open311 import open311_router
+from services.appeals.entrypoints.staff_api import staff_router
 from services.appeals.service_layer.intake import UnknownMatter, submit_appeal
 from shared.events import Actor
 
@@ -179,10 +183,11 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
         )
 
     @api.get("/appeals/{appeal_id}", response_model=AppealPublic, tags=["appeals"])
-    async def get_appeal(appeal_id: str, context: ContextDep) -> AppealPublic:
-        """One appeal with its full history."""
+    async def get_appeal(appeal_id: str, context: ContextDep, staff: CurrentStaff) -> AppealPublic:
+        """One appeal with its full history (only within the caller's scope)."""
         doc = await context.store.get(appeal_id)
-        if doc is None:
+        # Outside one's scope an appeal is "not found": its existence is not disclosed.
+        if doc is None or not can_read(staff, doc):
             raise HTTPException(404, detail=f"no appeal {appeal_id}")
         return AppealPublic(
             id=doc["_id"],
@@ -206,6 +211,11 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
         )
 
     app.include_router(api)
+    # Open311 GeoReport v2 under /open311/v2 (entrypoints/open311.py).
+    app.include_router(open311_router)
+    # --- Staff login hook: /api/v1/auth (entrypoints/auth.py).
+    app.include_router(auth_router)
+    app.include_router(staff_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

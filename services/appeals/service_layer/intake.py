@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pymongo.errors import DuplicateKeyError
 
+from services.appeals.adapters.documents import appeal_fields
 from services.appeals.adapters.store import AppealStore, DuplicateIntake, new_token
+from services.appeals.domain.appeal import evolve
 from services.appeals.domain.intake import AppealCreate, new_appeal, new_tracking_no
 from shared.city import City
 from shared.events import Actor
@@ -49,7 +51,7 @@ async def submit_appeal(
     key = f"{channel}:{idempotency_key}" if idempotency_key else None
     for _ in range(5):  # a tracking-number collision is rare; draw again
         token = new_token()
-        doc, event = new_appeal(
+        extra, event = new_appeal(
             submission,
             channel=channel,
             actor=actor,
@@ -58,6 +60,8 @@ async def submit_appeal(
             token_hash=hash_token(token),
             idempotency_key=key,
         )
+        appeal = evolve(None, event)
+        doc = {**appeal_fields(appeal, city), **extra, "version": appeal.version}
         try:
             await store.insert_new(doc, [event])
         except DuplicateIntake as dup:

@@ -9,7 +9,8 @@ entrypoint then calls:
 - ``load_backlog(facts)`` at start-up, because gauges start at zero in a new process while the
   facts table survived;
 - ``set_figures(period, figures)`` on a timer with ``current_figures(...)`` of the domain: the
-  rate, Wilson lower bound, sample-size, composite-score and rank gauges;
+  rate, Wilson lower bound, sample-size, composite-score, rank and period-count gauges (the
+  counts are absolute numbers from the facts, so unlike the counters they survive a restart);
 - ``consumed / invalid / dead_letter / set_lag`` for pipeline health.
 
 The duration histograms observe every sign and first response, each for the unit that made it
@@ -88,6 +89,7 @@ class AppealMetrics:
     composite_score: Gauge
     composite_score_lower_bound: Gauge
     rank: Gauge
+    count: Gauge
     events_consumed: Counter
     events_invalid: Counter
     consumer_lag: Gauge
@@ -175,6 +177,8 @@ class AppealMetrics:
                 put(self.rate_lower_bound, "rate_lower_bound", key, lower)
             put(self.composite_score, "composite_score", base, f.composite)
             put(self.composite_score_lower_bound, "composite_lower", base, f.composite_lower)
+            for figure, value in _counts(f).items():
+                put(self.count, "count", (*base, figure), value)
         for level, parent in (("street", "district"), ("unit", "street")):
             groups: dict[str, list[LevelFigures]] = {}
             for f in figures:
@@ -200,6 +204,7 @@ class AppealMetrics:
             "composite_score": self.composite_score,
             "composite_lower": self.composite_score_lower_bound,
             "rank": self.rank,
+            "count": self.count,
         }
 
     # ---------------------------------------------------------------- pipeline health
@@ -286,6 +291,12 @@ def build_metrics(registry: CollectorRegistry, *, min_sample: int = MIN_SAMPLE) 
             "Position of a street in its district or a unit in its street (sufficient data only).",
             RANK_LABELS,
         ),
+        count=gauge(
+            "appeals_count",
+            "Counts of the period from the facts (absolute, survive restarts): received, "
+            "dispatched, returned, overdue, callbacks, resolved (first), reopened, backlog.",
+            (*FIGURE_LABELS, "figure"),
+        ),
         events_consumed=Counter(
             "events_consumed", "Events consumed.", ("service", "type"), registry=registry
         ),
@@ -342,6 +353,20 @@ def _figure_key(f: LevelFigures, period: str) -> _Key:
     elif f.level == "unit":
         district, street, unit = f.district, f.street, f.key
     return f.level, period, district, street, community, unit
+
+
+def _counts(f: LevelFigures) -> dict[str, float]:
+    c = f.counters
+    return {
+        "received": c.received,
+        "dispatched": c.dispatched,
+        "returned": c.returned,
+        "overdue": sum(c.overdue.values()),
+        "callbacks": c.callbacks,
+        "resolved": c.first_resolved,
+        "reopened": c.reopened,
+        "backlog": sum(f.backlog.values()),
+    }
 
 
 def _rank_key(f: LevelFigures, period: str) -> _Key:

@@ -1,82 +1,96 @@
-"""The metrics worker (faust): appeal events -> figures per level, on /metrics.
+"""The metrics worker (faust): appeal events -> per-appeal facts -> Prometheus series and reports.
 
 Run: ``appeals serve metrics`` (or ``faust -A services.metrics.entrypoints.app worker``).
 
-State lives in changelog-backed tables, so a restarted worker resumes with its totals instead
-of counting from zero. Faust tables must be written under the key's own partition, so totals
-are kept per source partition (``"<partition>|<street>|<state>"``) and summed when exposed.
-Each appeal's record keeps the ids of the events already counted: a redelivered event is
-recognised and skipped, so nothing is counted twice.
+- The agent folds every event of ``appeals.events`` into the appeal's ``AppealFacts``, held in
+  the changelog-backed table ``metrics-facts`` keyed by appeal id (events are keyed by appeal
+  id, so each key is written only from its own partition, as faust requires). ``fold`` is
+  idempotent on ``event_id``: a redelivered event changes nothing and moves no series.
+- After every rebalance (once table recovery is complete) the in-memory view of the facts is
+  rebuilt from the table and the backlog gauges are reloaded from it, so gauges after a crash
+  equal the gauges before it. Counters count in-process and restart from zero with the process
+  (a counter reset, which ``rate``/``increase`` handle); every absolute total comes from the
+  facts: the backlog gauges and the per-period ``appeals_count`` / rate gauges, recomputed on
+  a timer.
+- Changed facts are written to MongoDB (``metrics_facts``) in one bulk write per tick; the
+  reports API (entrypoints/reports.py) reads them from there, so with several workers each
+  holding some partitions every report still sees every appeal.
+- A message that is not a valid event goes to ``appeals.events.dlq`` and is counted; the agent
+  never stops on one bad event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Iterator
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry
 
+from services.metrics.adapters.facts_store import FactsStore
+from services.metrics.adapters.prometheus import AppealMetrics, build_metrics
 from services.metrics.config import MetricsSettings
-from shared.events import InvalidEvent, decode_event
+from services.metrics.domain import AppealFacts, current_figures, districts_of, fold
+from services.metrics.entrypoints.reports import register_reports
+from shared.city import City, load_city
+from shared.events import EventEnvelope, InvalidEvent, decode_event
 from shared.faust_app import dead_letter, make_faust_app
-from shared.topics import APPEAL_EVENTS
+from shared.mongo import make_client
+from shared.topics import ALL_TOPICS, APPEAL_EVENTS, DEAD_LETTERS
 
-__all__ = ["app", "create_app"]
+__all__ = ["SERVICE", "FactsView", "app", "create_app"]
 
 log = logging.getLogger(__name__)
 
-# The state an event leaves the appeal in (events that change no state are absent).
-STATE_AFTER = {
-    "appeal.received": "received",
-    "appeal.dispatched": "dispatched",
-    "appeal.triaged": "triage",
-    "appeal.transferred": "transferred",
-    "appeal.signed": "signed",
-    "appeal.responded": "responded",
-    "appeal.resolved": "resolved",
-    "appeal.reviewed": "reviewed",
-    "appeal.reopened": "dispatched",
-    "appeal.closed": "closed",
-    "appeal.merged": "merged",
-}
+SERVICE = "metrics"
+FACTS_TABLE = "metrics-facts"
 
 
-class TableCollector(Collector):
-    """Exposes the ``appeals_by_state`` totals held in a faust table."""
+@dataclass
+class FactsView:
+    """The decoded facts of the partitions this worker holds, and what MongoDB still lacks.
 
-    def __init__(self, table: Any) -> None:
-        self.table = table
+    The table is the truth; this is a decoded copy (decoding every appeal on every timer tick
+    would dominate the worker), rebuilt from the table after each rebalance.
+    """
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        totals: dict[tuple[str, str], int] = defaultdict(int)
-        for key, value in list(self.table.items()):
-            _partition, street, state = key.split("|", 2)
-            totals[(street, state)] += int(value or 0)
-        family = GaugeMetricFamily(
-            "appeals_by_state",
-            "Appeals currently in each state, per street.",
-            labels=["street", "state"],
-        )
-        for (street, state), count in sorted(totals.items()):
-            family.add_metric([street, state], count)
-        yield family
+    facts: dict[str, AppealFacts] = field(default_factory=dict)
+    partition: dict[str, int] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    recovered: bool = False
+    rebalances: int = 0
+    flushed: int = 0
+
+    def reload(self, table: Any, partitions: set[int]) -> None:
+        """Replace the view with the table's appeals on ``partitions`` (synchronous on purpose:
+        no event can be folded half-way through)."""
+        self.facts.clear()
+        self.partition.clear()
+        for appeal_id, value in list(table.items()):
+            if value is None or value["p"] not in partitions:
+                continue
+            self.facts[appeal_id] = AppealFacts.from_dict(value["f"])
+            self.partition[appeal_id] = value["p"]
+        self.dirty &= set(self.facts)
+
+
+def _figures_now(facts: list[AppealFacts], at: datetime) -> dict[str, Any]:
+    return {period: current_figures(facts, period, at=at) for period in ("day", "month")}
 
 
 def create_app(settings: MetricsSettings | None = None) -> faust.App:
-    """The faust app with its agent, tables and metrics."""
+    """The faust app with its agent, table, timers, /metrics and the reports API."""
     settings = settings or MetricsSettings()
     registry = CollectorRegistry()
-    consumed = Counter(
-        "metrics_events_consumed_total",
-        "Events folded into the figures.",
-        ["type"],
-        registry=registry,
-    )
+    metrics: AppealMetrics = build_metrics(registry, min_sample=settings.metrics_min_sample)
+    dlq = DEAD_LETTERS[APPEAL_EVENTS]
+    # Known label sets start at zero, so "no bad messages yet" is a 0 and not a missing series.
+    metrics.events_invalid.labels(SERVICE)
+    metrics.dead_letters.labels(SERVICE, dlq)
     app = make_faust_app(
         "appeals-metrics",
         settings,
@@ -84,9 +98,26 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
         registry=registry,
         data_dir=settings.data_dir / "faust" / "metrics",
     )
-    appeals = app.Table("appeal-facts", default=None, partitions=4)
-    by_state = app.Table("appeals-by-state", default=int, partitions=4)
-    registry.register(TableCollector(by_state))
+    table = app.Table(FACTS_TABLE, default=None, partitions=ALL_TOPICS[APPEAL_EVENTS])
+    view = FactsView()
+    holder: dict[str, Any] = {}
+
+    def city() -> City:
+        if "city" not in holder:
+            holder["city"] = load_city(settings.jurisdiction_file, settings.matters_file)
+            holder["districts"] = districts_of(holder["city"])
+        found: City = holder["city"]
+        return found
+
+    def store() -> FactsStore:
+        # Created lazily, inside the worker's event loop.
+        if "store" not in holder:
+            client = make_client(settings.mongo_url)
+            holder["store"] = FactsStore(
+                client[settings.mongo_db], settings.metrics_facts_collection
+            )
+        found: FactsStore = holder["store"]
+        return found
 
     events = app.topic(
         APPEAL_EVENTS,
@@ -96,34 +127,146 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
         value_serializer="raw",
     )
 
+    async def reject(event_ctx: Any, error: str) -> None:
+        metrics.invalid(SERVICE)
+        log.error("invalid event sent to %s: %s", dlq, error)
+        await dead_letter(app, APPEAL_EVENTS, event_ctx, error)
+        metrics.dead_letter(SERVICE, dlq)
+
+    def facts_before(appeal_id: str) -> AppealFacts | None:
+        found = view.facts.get(appeal_id)
+        if found is None:
+            stored = table.get(appeal_id)
+            found = AppealFacts.from_dict(stored["f"]) if stored is not None else None
+        return found
+
     @app.agent(events)
-    async def fold(stream: faust.StreamT[bytes]) -> None:
+    async def fold_events(stream: faust.StreamT[bytes]) -> None:
         async for event_ctx in stream.events():
             try:
-                event = decode_event(event_ctx.value)
+                event: EventEnvelope = decode_event(event_ctx.value)
             except InvalidEvent as exc:
-                await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
+                await reject(event_ctx, str(exc))
                 continue
+            try:
+                city()
+                before = facts_before(event.appeal_id)
+                after = fold(before, event, holder["districts"])
+            except Exception as exc:  # a decodable event fold cannot use: never stop the agent
+                log.exception(
+                    "cannot fold event",
+                    extra={"appeal_id": event.appeal_id, "event_id": event.event_id},
+                )
+                await reject(event_ctx, f"cannot fold: {exc!r}")
+                continue
+            metrics.consumed(SERVICE, event.type)
+            if after is before:
+                continue  # redelivered: already folded and counted
             partition = event_ctx.message.partition
-            facts = dict(
-                appeals.get(event.appeal_id) or {"seen": [], "state": None, "street": None}
-            )
-            if event.event_id in facts["seen"]:
-                continue  # redelivered: already counted
-            new_state = STATE_AFTER.get(event.type)
-            street = event.street or facts["street"] or "unplaced"
-            if new_state is not None:
-                if facts["state"] is not None:
-                    old_key = f"{partition}|{facts['street'] or 'unplaced'}|{facts['state']}"
-                    by_state[old_key] = by_state[old_key] - 1
-                new_key = f"{partition}|{street}|{new_state}"
-                by_state[new_key] = by_state[new_key] + 1
-                facts["state"] = new_state
-            facts["street"] = street
-            facts["seen"] = [*facts["seen"], event.event_id][-50:]
-            appeals[event.appeal_id] = facts
-            consumed.labels(event.type).inc()
+            table[event.appeal_id] = {"p": partition, "f": after.to_dict()}
+            view.facts[event.appeal_id] = after
+            view.partition[event.appeal_id] = partition
+            view.dirty.add(event.appeal_id)
+            metrics.observe(event, before, after)
 
+    async def on_rebalanced(sender: Any = None, **kwargs: Any) -> None:
+        assigned = app.consumer.assignment() if app.consumer else set()
+        partitions = {tp.partition for tp in assigned if tp.topic == APPEAL_EVENTS}
+        view.reload(table, partitions)
+        metrics.load_backlog(view.facts.values())
+        view.recovered = True
+        view.rebalances += 1
+        log.info("facts reloaded: %d appeals on partitions %s", len(view.facts), partitions)
+        await reconcile()
+
+    app.on_rebalance_complete.connect(on_rebalanced)
+
+    async def reconcile() -> None:
+        """Mark for writing the appeals MongoDB holds an older version of (a crash between a
+        fold and its flush, or facts another worker wrote before a rebalance)."""
+        ids = list(view.facts)
+        try:
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                stored = await store().event_counts(chunk)
+                for appeal_id in chunk:
+                    facts = view.facts.get(appeal_id)
+                    if facts is not None and stored.get(appeal_id) != len(facts.seen):
+                        view.dirty.add(appeal_id)
+        except Exception:
+            log.exception("cannot compare the facts with MongoDB; writing them all")
+            view.dirty.update(view.facts)
+
+    @app.task
+    async def prepare() -> None:
+        city()
+        try:
+            await store().ensure_indexes()
+        except Exception:
+            log.exception("cannot create the metrics_facts indexes (will retry on flush)")
+
+    @app.timer(settings.metrics_flush_seconds)
+    async def flush_facts() -> None:
+        if not view.dirty:
+            return
+        batch = list(view.dirty)
+        view.dirty.difference_update(batch)
+        try:
+            written = await store().upsert(view.facts[a] for a in batch if a in view.facts)
+        except Exception:
+            view.dirty.update(batch)
+            log.exception("cannot write %d appeals' facts to MongoDB; will retry", len(batch))
+            return
+        view.flushed += written
+
+    @app.timer(settings.metrics_figures_seconds)
+    async def refresh_figures() -> None:
+        if not view.recovered:
+            return
+        snapshot = list(view.facts.values())
+        # The facts are immutable, so a thread can compute on a snapshot while events flow.
+        figures = await asyncio.to_thread(_figures_now, snapshot, datetime.now(UTC))
+        for period, found in figures.items():
+            metrics.set_figures(period, found)
+
+    @app.timer(settings.metrics_lag_seconds)
+    async def refresh_lag() -> None:
+        consumer = app.consumer
+        if consumer is None:
+            return
+        tps = [tp for tp in consumer.assignment() if tp.topic == APPEAL_EVENTS]
+        if not tps:
+            return
+        try:
+            highwaters = await consumer.highwaters(*tps)
+        except Exception:
+            log.warning("cannot read the end offsets of %s", APPEAL_EVENTS, exc_info=True)
+            return
+        committed = getattr(consumer, "_committed_offset", {})
+        for tp in tps:
+            done = committed.get(tp)
+            if done is None:
+                done = await consumer.position(tp)
+            end = highwaters.get(tp)
+            if end is not None and done is not None:
+                metrics.set_lag(SERVICE, tp.topic, tp.partition, max(0, end - done))
+
+    @app.page("/api/v1/status")
+    async def status(web: Any, request: Any) -> Any:
+        """Whether the facts are loaded and written to MongoDB (for operators and tests)."""
+        return web.json(
+            {
+                "service": SERVICE,
+                "recovered": view.recovered,
+                "rebalances": view.rebalances,
+                "appeals": len(view.facts),
+                "pending_writes": len(view.dirty),
+                "written": view.flushed,
+                "time": time.time(),
+            }
+        )
+
+    register_reports(app, store=store, city=city, settings=settings)
     return app
 
 

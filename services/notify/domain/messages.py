@@ -71,7 +71,7 @@ class MessageComposer:
                 "event": _jsonable(trigger.as_doc()),
             }
         else:
-            variables = {
+            variables: dict[str, Any] = {
                 "appeal_id": trigger.appeal_id,
                 "event_type": trigger.type,
                 "occurred_at": trigger.occurred_at,
@@ -86,6 +86,10 @@ class MessageComposer:
                 "link": link,
             }
             template = self.env.get_template(f"{language}/{notice.topic}.j2")
+            # Top-level {% set %}s (label tables) are not run when a block is rendered alone;
+            # the template's module holds them.
+            module = template.make_module(variables)
+            variables |= {k: v for k, v in vars(module).items() if not k.startswith("_")}
             subject = _block(template, "subject", variables)
             body = _block(template, "body", variables)
             short = _block(template, "short", variables)

@@ -100,8 +100,8 @@ def detect_emergency(text: str, catalog_keywords: dict[str, tuple[str, ...]] | N
 ):
     """The emergency the text reports, if any (strong lexicon first, then catalog keywords).
 
-    ``catalog_keywords`` maps a transfer number to the keywords of the catalog's out-of-scope
-    matter with that number.
+    ``catalog_keywords`` maps a transfer number to the (normalised) keywords of the catalog's
+    out-of-scope matter with that number.
     """
     live = _live_clauses(text, _NOT_LIVE)
     for number, pattern in _LEXICON.items():
@@ -112,7 +112,7 @@ def detect_emergency(text: str, catalog_keywords: dict[str, tuple[str, ...]] | N
     for number, words in (catalog_keywords or {}).items():
         for clause in live:
             for word in words:
-                if word and normalise(word) in clause:
+                if word and word in clause:
                     return EmergencySignal(number, word, strong=False)
     return None
 

@@ -165,8 +165,10 @@ class Gazetteer:
     def _resolve_fuzzy(self, text: str) -> Placement | None:
         """One-character typos in a road or estate name (愚圆路 for 愚园路)."""
         best: tuple[str, str] | None = None
+        present = set(text)
         for name in [*self._road_names, *self._place_names]:
-            if len(name) < 3:
+            # A name within one edit of a piece of the text shares all but one character.
+            if len(name) < 3 or sum(ch in present for ch in name) < len(name) - 1:
                 continue
             # Three-character names only tolerate a wrong character, longer ones a missing or
             # extra one too: a deletion in 华山路 would match any 华山 in the text.

@@ -34,6 +34,7 @@ from .classifier import ClassifierSettings, MatterClassifier, TrainingText
 from .emergency import detect_danger, detect_emergency
 from .gazetteer import NOT_PLACED, Gazetteer, Placement
 from .responsibility import Assignment, assign
+from .text import normalise
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -148,7 +149,7 @@ class Router:
             if number:
                 self._emergency_keywords[number] = (
                     *self._emergency_keywords.get(number, ()),
-                    *matter.keywords,
+                    *(normalise(k) for k in matter.keywords),
                 )
                 self._emergency_matters.setdefault(number, matter.code)
         self._assignments: dict[tuple[str, str | None, frozenset[str]], Assignment] = {}

@@ -74,9 +74,9 @@ DISTRICT = "JA"
 OTHER_DISTRICT = "PT"
 
 
-def local(*args: int) -> datetime:
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A Shanghai wall-clock time as an aware UTC instant."""
-    return datetime(*args, tzinfo=SHANGHAI).astimezone(UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
 
 
 START = local(2025, 11, 3, 9, 0)
@@ -312,7 +312,7 @@ def story_in(state: State) -> Story:
     return story
 
 
-# ---------------------------------------------------------------------------- one valid command each
+# ---------------------------------------------------------------- one valid command each
 
 
 def command_for(kind: type[Command], role: Role) -> Command:

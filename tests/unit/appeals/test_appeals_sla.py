@@ -121,8 +121,12 @@ def test_add_working_minutes_at_the_edges_of_the_day() -> None:
 
 
 def test_working_minutes_between_skips_nights_and_holidays() -> None:
-    assert working_minutes_between(local(2025, 9, 30, 17, 0), local(2025, 10, 9, 9, 0), CALENDAR) == 60
-    assert working_minutes_between(local(2025, 11, 7, 9, 0), local(2025, 11, 7, 8, 0), CALENDAR) == 0
+    assert (
+        working_minutes_between(local(2025, 9, 30, 17, 0), local(2025, 10, 9, 9, 0), CALENDAR) == 60
+    )
+    assert (
+        working_minutes_between(local(2025, 11, 7, 9, 0), local(2025, 11, 7, 8, 0), CALENDAR) == 0
+    )
 
 
 def test_an_extension_moves_only_the_resolve_deadline_past_the_holiday() -> None:
@@ -143,12 +147,13 @@ def test_a_pause_moves_deadlines_ahead_of_it_by_the_paused_working_time() -> Non
         respond_by=local(2025, 9, 30, 16, 0),
         resolve_by=local(2025, 10, 10, 17, 30),
     )
-    # paused 15:30 on 09-29 until 10:00 on 10-09: 120 + 60 + 90 working minutes (holiday free)
+    # paused 15:30 on 09-29 until 10:00 on 10-09: 120 + 540 + 90 = 750 working minutes;
+    # the holiday in between costs nothing
     after = shift_for_pause(before, local(2025, 9, 29, 15, 30), local(2025, 10, 9, 10, 0), CALENDAR)
     assert after == Deadlines(
-        sign_by=before.sign_by,
-        respond_by=local(2025, 10, 9, 13, 0),  # 90 left on 09-30 after 16:00 -> 180 more
-        resolve_by=local(2025, 10, 11, 12, 30),
+        sign_by=before.sign_by,  # already passed when the pause began
+        respond_by=local(2025, 10, 10, 10, 30),  # 90 on 09-30, 540 on 10-09, 120 on 10-10
+        resolve_by=local(2025, 10, 13, 12, 0),  # 540 on the worked Saturday, 210 on Monday
     )
 
 
@@ -195,12 +200,15 @@ def test_beyond_the_calendar_data_it_falls_back_to_monday_to_friday(
 
 
 def test_a_city_can_add_its_own_days() -> None:
-    calendar = WorkCalendar(
+    day_off = WorkCalendar(extra_holidays=frozenset({date(2025, 11, 4)}))
+    assert not day_off.is_workday(date(2025, 11, 4))
+    got = deadlines_for(local(2025, 11, 3, 9, 0), NORMAL, day_off, urgency="normal")
+    assert got.resolve_by == local(2025, 11, 11, 17, 30)  # 11-05, 06, 07, 10, 11
+    swapped = WorkCalendar(
         extra_holidays=frozenset({date(2025, 11, 4)}), extra_workdays=frozenset({date(2025, 11, 8)})
     )
-    assert not calendar.is_workday(date(2025, 11, 4))
-    assert calendar.is_workday(date(2025, 11, 8))
-    got = deadlines_for(local(2025, 11, 3, 9, 0), NORMAL, calendar, urgency="normal")
+    assert swapped.is_workday(date(2025, 11, 8))
+    got = deadlines_for(local(2025, 11, 3, 9, 0), NORMAL, swapped, urgency="normal")
     assert got.resolve_by == local(2025, 11, 10, 17, 30)  # 11-05, 06, 07, 08, 10
     with pytest.raises(ValueError):
         WorkCalendar(day_start=time(18, 0), day_end=time(9, 0))

@@ -1,0 +1,141 @@
+"""`appeals routing ...` on the reference city: valid output from every subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.routing.entrypoints.cli import main, register
+
+
+def _city_args(city_dir: Path) -> list[str]:
+    return ["--jurisdiction", str(city_dir / "jurisdiction.yaml"),
+            "--matters", str(city_dir / "matters.yaml")]  # fmt: skip
+
+
+ROUTE_KEYS = {
+    "id", "street", "community", "matter", "unit", "co_handlers", "urgency", "triage",
+    "transfer", "confidence", "reasons",
+}  # fmt: skip
+
+
+def test_register_adds_the_routing_group() -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["routing", "explain", "路灯坏了"])
+    assert callable(args.func) and args.text == "路灯坏了"
+
+
+def test_route_prints_one_decision_per_appeal(
+    city_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = city_dir / "dev-appeals.jsonl"
+    assert main(["routing", "route", *_city_args(city_dir), "--data", str(data)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == sum(1 for line in data.read_text().splitlines() if line.strip())
+    decisions = [json.loads(line) for line in lines]
+    assert all(set(d) == ROUTE_KEYS for d in decisions)
+    assert decisions[0]["id"] == "D0001"
+    assert all(d["urgency"] in {"urgent", "normal", "advice"} for d in decisions)
+    assert all(d["unit"] is None for d in decisions if d["triage"] or d["transfer"])
+    assert sum(d["unit"] is not None for d in decisions) > len(decisions) // 2
+
+
+def test_eval_writes_a_report(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "report.json"
+    argv = ["routing", "eval", *_city_args(city_dir), "--data",
+            str(city_dir / "dev-appeals.jsonl"), "--folds", "2", "--no-learning-curve",
+            "--report", str(report_path)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "auto-dispatch precision" in out and "emergencies transferred" in out
+    report = json.loads(report_path.read_text())
+    metrics = report["metrics"]
+    assert metrics["cases"] == 240 and report["folds"] == 2
+    for key in ("street_accuracy", "community_accuracy", "matter_accuracy", "unit_accuracy",
+                "triage_rate", "precision", "coverage"):  # fmt: skip
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["emergencies"] == 10
+    assert [row["threshold"] for row in report["threshold_curve"]][:2] == [0.0, 0.05]
+    coverages = [row["coverage"] for row in report["threshold_curve"]]
+    assert coverages == sorted(coverages, reverse=True)
+    assert report["confusion"] and "taken_for" in report["confusion"][0]
+
+
+def test_explain_is_human_readable(city_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["routing", "explain", "楼下烧烤店油烟直接往楼上排，窗子都不能开",
+            "--address", "南阳路一百七十号", *_city_args(city_dir)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("DISPATCH to JA-JAS-OPS")
+    assert "co-handlers: JA-JAS-UE" in out and "reasons:" in out
+
+
+def test_explain_with_coordinates_and_bad_pair(
+    city_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["routing", "explain", "井盖没了", "--lon", "121.463064", "--lat", "31.236808",
+            *_city_args(city_dir)]  # fmt: skip
+    assert main(argv) == 0
+    assert "JA-NJX-RM" in capsys.readouterr().out
+    assert main(["routing", "explain", "井盖没了", "--lon", "121.4", *_city_args(city_dir)]) == 2
+    assert "--lat" in capsys.readouterr().err
+
+
+def test_train_then_route_with_the_saved_model(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.pkl"
+    data = str(city_dir / "dev-appeals.jsonl")
+    assert main(["routing", "train", *_city_args(city_dir), "--data", data,
+                 "--out", str(model)]) == 0  # fmt: skip
+    assert model.is_file() and "240 labelled appeals" in capsys.readouterr().out
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"id": "X1", "text": "路灯不亮", "address": "华山路120号"}) + "\n")
+    assert main(["routing", "route", *_city_args(city_dir), "--data", str(one),
+                 "--model", str(model)]) == 0  # fmt: skip
+    decision = json.loads(capsys.readouterr().out)
+    assert (decision["id"], decision["unit"]) == ("X1", "JA-JAS-RM")
+
+
+def test_replay_flags_an_unapproved_new_duty(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = yaml.safe_load((city_dir / "matters.yaml").read_text(encoding="utf-8"))
+    for matter in catalog["matters"]:
+        if matter["code"] == "sanitation.pests":
+            matter["owner"] = "greening_sanitation"
+    new = tmp_path / "matters-new.yaml"
+    new.write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
+    data = tmp_path / "stored.jsonl"
+    data.write_text(
+        json.dumps({"id": "S1", "text": "小区花坛里老鼠成群", "address": "华山公寓"}) + "\n"
+    )
+    argv = ["routing", "replay", *_city_args(city_dir), "--matters-new", str(new),
+            "--data", str(data), "--report", str(tmp_path / "replay.json")]  # fmt: skip
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "catalog rule: sanitation.pests" in out
+    assert "JA-JAS-CM -> JA-JAS-GS" in out
+    report = json.loads((tmp_path / "replay.json").read_text())
+    assert report["changed"] == 1 and report["catalog_errors"]
+
+
+def test_bad_files_give_a_clear_error(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "B1", "text": "ok"}\nnot json\n')
+    assert main(["routing", "route", *_city_args(city_dir), "--data", str(bad)]) == 2
+    assert "bad.jsonl:2: not JSON" in capsys.readouterr().err
+    missing = tmp_path / "missing.yaml"
+    argv = ["routing", "route", "--jurisdiction", str(missing), "--matters",
+            str(city_dir / "matters.yaml"), "--data", str(bad)]  # fmt: skip
+    assert main(argv) == 2
+    assert "cannot read" in capsys.readouterr().err

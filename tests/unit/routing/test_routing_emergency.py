@@ -1,0 +1,68 @@
+"""The emergency lexicon (checked first) and danger that raises urgency."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.routing.domain.emergency import detect_danger, detect_emergency
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("快点！华山路一百号那边有人在抢包，往南边跑了", "110"),
+        ("有人在撬我家的门，我一个人在家不敢出声", "110"),  # a break-in
+        ("楼下两个人拿着刀在打架", "110"),
+        ("Someone is breaking into the car next to my building right now", "110"),
+        ("垃圾房着火了，烟很大", "119"),  # a fire in a refuse room
+        ("我们楼道里的垃圾箱房烧起来了", "119"),
+        ("There is a fire in the kitchen of the restaurant downstairs", "119"),
+        ("我爸胸口痛得厉害，满头大汗，怎么办", "120"),  # chest pain
+        ("公交车上一个阿姨晕倒了在抽筋", "120"),
+        ("My neighbour has chest pain and can't breathe", "120"),
+    ],
+)
+def test_emergencies_are_recognised(text: str, number: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == number and signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "小区消防通道被私家车堵死了，真的着火了消防车肯定进不来",  # hypothetical
+        "消防通道里堆满了纸板箱，这要是着火了怎么办",
+        "表扬居委的王阿姨，上周我父亲在家里摔倒，她第一时间赶来帮忙",  # past
+        "楼道里停满电瓶车，前两天别的地方不是刚烧死人吗，我们很害怕",
+        "The fire lane of our estate is blocked by parked cars",
+        "楼上天天半夜拖椅子，吵得睡不着",
+        "老鼠爬进了一楼住户家里",
+    ],
+)
+def test_mentions_that_are_not_emergencies(text: str) -> None:
+    assert detect_emergency(text) is None
+
+
+def test_catalog_keywords_are_weak_evidence() -> None:
+    signal = detect_emergency("小区里最近小偷很多", {"110": ("小偷",)})
+    assert signal is not None and signal.transfer == "110" and not signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电梯卡在七楼和八楼中间了，里面关着一个老太太",
+        "有根大树枝断了挂在上面，随时会掉下来，下面全是人",
+        "楼道里一股很大的煤气味很浓，燃气泄漏了",
+    ],
+)
+def test_danger_raises_urgency(text: str) -> None:
+    assert detect_danger(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["武夷花园有人往下扔花盆，万一砸到人怎么办", "电梯运行时有异响，还经常急停"],
+)
+def test_no_danger_in_worries_or_faults(text: str) -> None:
+    assert detect_danger(text) is None
