@@ -347,12 +347,19 @@ def decode_event(raw: bytes | str | dict[str, Any]) -> EventEnvelope:
     obj = {**obj, "data": data, "schema_version": version}
     try:
         envelope = EventEnvelope.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(f"{type_}: {_first_error(exc)}") from None
+    try:
         envelope.payload()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidEvent(f"{type_}: {where}: {first['msg']}") from None
+        raise InvalidEvent(f"{type_}: data.{_first_error(exc)}") from None
     return envelope
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}"
 
 
 class RoutingDecision(BaseModel):
