@@ -8,7 +8,11 @@ settings of their own (../shared/INFRA.md measured why); they live here, in one 
   lag and faust's changelog recovery are only right when every batch holds one record; it
   holds a JoinGroup for half the session timeout, so short sessions make groups form fast;
   it cannot do idempotent producers.
-- noida auto-creates topics with one partition, so topics are created up front.
+- noida auto-creates topics with one partition, so topics are created up front. It writes its
+  log to disk about once a second, so a record it acknowledged can still be lost if it is
+  killed within that second (tests/conformance): ``durable_after_s`` tells the outbox relay to
+  keep an event in the outbox that long after the ack, so a crash republishes it instead of
+  losing it (consumers de-duplicate by event id).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class BrokerProfile:
     producer: dict[str, Any] = field(default_factory=dict)
     consumer: dict[str, Any] = field(default_factory=dict)
     faust: dict[str, Any] = field(default_factory=dict)
+    # How long after an ack a record is certainly on the broker's disk (0: at the ack).
+    durable_after_s: float = 0.0
 
 
 BROKER_PROFILES: dict[str, BrokerProfile] = {
@@ -53,6 +59,7 @@ BROKER_PROFILES: dict[str, BrokerProfile] = {
     "noida": BrokerProfile(
         # Idempotence as in production: noida supports InitProducerId (tests/conformance).
         producer={"acks": "all", "enable_idempotence": True, "linger_ms": 2},
+        durable_after_s=2.0,
         consumer={"session_timeout_ms": 10000, "heartbeat_interval_ms": 1000},
         faust={
             "topic_replication_factor": 1,

@@ -17,7 +17,7 @@ from services.appeals.domain.sla import WorkCalendar
 from services.appeals.service_layer.decisions import apply_decision
 from shared.city import City, load_city
 from shared.events import RoutingDecision
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import BROKER_PROFILES, make_consumer, make_producer
 from shared.mongo import make_client
 from shared.topics import ROUTING_DECISIONS
 
@@ -66,6 +66,7 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         batch=settings.relay_batch,
         poll_seconds=settings.relay_poll_seconds,
         retry_max_seconds=settings.relay_retry_max_seconds,
+        durable_after_s=BROKER_PROFILES[profile].durable_after_s,
     )
     calendar = WorkCalendar()
 

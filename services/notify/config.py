@@ -41,6 +41,9 @@ class NotifySettings(CommonSettings):
     """Environment: APPEALS_NOTIFY_PORT, APPEALS_SMTP_HOST, APPEALS_WEBHOOK_URLS, ..."""
 
     notify_port: int = Field(default=8003, ge=1, le=65535)
+    # The faust app id is the consumer group: a second, independent notify deployment on the
+    # same cluster (or a test) needs its own.
+    notify_app_id: str = Field(default="appeals-notify", pattern=r"^[A-Za-z0-9._-]+$")
     data_dir: Path = Path(".appeals")
 
     notify_channels: Annotated[list[ChannelName], NoDecode] = Field(

@@ -153,11 +153,13 @@ def needed_variables(classes: list[type[BaseSettings]]) -> set[str]:
     return needed
 
 
-def port_fields(cls: type[BaseSettings]) -> dict[str, int]:
+def port_fields(cls: type[BaseSettings], service: str) -> dict[str, int]:
+    """The port a service listens on: `port`, `http_port` or `<service>_port` (not smtp_port)."""
+    names = {"port", "http_port", f"{service}_port"}
     return {
         name: int(field.default)
         for name, field in cls.model_fields.items()
-        if (name == "port" or name.endswith("_port")) and isinstance(field.default, int)
+        if name in names and isinstance(field.default, int)
     }
 
 
@@ -257,11 +259,16 @@ def environment_of(service: dict[str, Any], env: dict[str, str]) -> dict[str, st
     return {key: interpolate(str(value), env) for key, value in raw.items()}
 
 
-def served_port(name: str) -> int:
-    """The port `appeals serve <name>` listens on: its settings' port field, else DESIGN.md."""
-    ports = [p for cls in service_settings_classes(name) for p in port_fields(cls).values()]
-    assert len(set(ports)) <= 1, f"services/{name}/config.py declares several ports {ports}"
-    return ports[0] if ports else DESIGN_PORTS[name]
+def served_port(name: str, environment: dict[str, str]) -> int:
+    """The port `appeals serve <name>` listens on: its settings' port field (as compose sets it,
+    else its default), or DESIGN.md's port while the service declares none."""
+    ports: set[int] = set()
+    for cls in service_settings_classes(name):
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        for field, default in port_fields(cls, name).items():
+            ports.add(int(environment.get(prefix + field.upper(), default)))
+    assert len(ports) <= 1, f"services/{name}/config.py declares several ports {sorted(ports)}"
+    return ports.pop() if ports else DESIGN_PORTS[name]
 
 
 # ---------------------------------------------------------------------------- services
@@ -326,8 +333,7 @@ def test_app_services_run_their_command_on_its_port(
         argv = shlex.split(command) if isinstance(command, str) else list(command)
         assert argv == ["serve", name], f"{name}: command {argv}"
         assert (ROOT / "services" / name).is_dir(), f"no services/{name} package"
-        port = served_port(name)
-        assert port == DESIGN_PORTS[name] or port_fields_overridden(name, svc, env)
+        port = served_port(name, environment_of(svc, env))
         assert container_ports(svc, env) == [port], f"{name}: ports {svc.get('ports')}"
         for _host, published, target in published_ports(svc, env):
             assert published == target, f"{name}: publish {target} as itself"
@@ -336,16 +342,6 @@ def test_app_services_run_their_command_on_its_port(
         assert probe.startswith("CMD python -c import urllib.request"), (
             f"{name}: the slim image has no curl; probe with Python"
         )
-
-
-def port_fields_overridden(name: str, svc: dict[str, Any], env: dict[str, str]) -> bool:
-    """True when compose sets the port variable of the service explicitly."""
-    environment = environment_of(svc, env)
-    for cls in service_settings_classes(name):
-        prefix = str(cls.model_config.get("env_prefix", "")).upper()
-        if any(prefix + field.upper() in environment for field in port_fields(cls)):
-            return True
-    return False
 
 
 def test_published_ports_bind_to_loopback_by_default(
@@ -422,14 +418,13 @@ def test_secrets_come_from_the_environment_without_defaults(
             assert re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}", text), (
                 f"{name}: {key} must be ${{VAR:?...}} without a default, not {text!r}"
             )
-    assert seen >= 3, "session secret, Open311 keys and Grafana admin password"
-    appeals_env = services["appeals"]["environment"]
-    assert "APPEALS_SESSION_SECRET" in appeals_env and "APPEALS_OPEN311_API_KEYS" in appeals_env
+    assert seen >= 2, "Open311 keys and Grafana admin password"
+    assert "APPEALS_OPEN311_API_KEYS" in services["appeals"]["environment"]
 
 
 def test_missing_secret_stops_compose(env: dict[str, str]) -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
-    assert {"APPEALS_SESSION_SECRET", "GRAFANA_ADMIN_PASSWORD"} <= set(env)
+    assert {"APPEALS_OPEN311_API_KEYS", "GRAFANA_ADMIN_PASSWORD"} <= set(env)
     assert interpolate(text, env)
     partial = {k: v for k, v in env.items() if k != "GRAFANA_ADMIN_PASSWORD"}
     with pytest.raises(KeyError, match="GRAFANA_ADMIN_PASSWORD"):
@@ -622,6 +617,30 @@ def test_image_runs_the_console_script_as_an_unprivileged_user() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     installs = " ".join(args for instr, args in final if instr == "RUN")
     assert project["name"] in installs and "[embedded]" not in installs, installs
+
+
+def _console_script() -> Any:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "scripts"
+    ]
+    module_name, _, function = scripts["appeals"].partition(":")
+    return importlib.import_module(module_name), function
+
+
+def test_the_default_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    module, function = _console_script()
+    with pytest.raises(SystemExit) as exit_info:
+        getattr(module, function)(["--help"])
+    assert exit_info.value.code == 0
+    assert "serve" in capsys.readouterr().out
+
+
+def test_the_cli_accepts_each_compose_command(app_services: dict[str, dict[str, Any]]) -> None:
+    module, _ = _console_script()
+    parser = module.build_parser()
+    for name, svc in app_services.items():
+        args = parser.parse_args(list(svc["command"]))
+        assert (args.command, args.service) == ("serve", name)
 
 
 def test_dockerignore_keeps_the_context_small_but_lets_the_sources_in() -> None:

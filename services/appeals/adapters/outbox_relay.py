@@ -6,6 +6,11 @@ their events wait in the outbox; the relay retries with capped backoff and publi
 order per appeal, when the broker is back. A crash between publishing and marking publishes an
 event twice at worst — consumers are idempotent on event_id, so delivery is at least once and
 the effect exactly once.
+
+Some brokers acknowledge a record before it is on disk (the embedded noida-db writes about
+once a second). For them ``durable_after_s`` keeps an acknowledged event in the outbox that
+much longer; if the broker connection fails meanwhile, every event still in the outbox is
+published again, so a broker crash cannot lose an event the relay had already let go of.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -38,12 +44,16 @@ class OutboxRelay:
         batch: int = 200,
         poll_seconds: float = 1.0,
         retry_max_seconds: float = 5.0,
+        durable_after_s: float = 0.0,
     ) -> None:
         self.store = store
         self._make_producer = make_producer
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.retry_max_seconds = retry_max_seconds
+        self.durable_after_s = durable_after_s
+        # event id -> when the broker acknowledged it; kept until durable_after_s has passed.
+        self._acked: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -96,6 +106,7 @@ class OutboxRelay:
                     continue  # there may be more: drain before waiting
             except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("outbox relay: broker unavailable, will retry: %s", exc)
+                self._acked.clear()  # not yet durable: publish them again after reconnecting
                 await self._close_producer()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.retry_max_seconds)
@@ -110,34 +121,47 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending events; return how many were published."""
+        """Publish one batch of pending events and mark the durable ones; return the count."""
         docs = await self.store.pending_outbox(self.batch)
         if not docs:
             return 0
         producer = await self._ensure_producer()
-        sent: list[tuple[str, list[dict[str, Any]], list[asyncio.Future[Any]]]] = []
+        sends: list[tuple[str, asyncio.Future[Any]]] = []
+        batches: list[tuple[str, list[dict[str, Any]]]] = []
         for doc in docs:
             pending_ids = doc.get("outbox") or []
             by_id = {e["event_id"]: e for e in doc.get("events", [])}
             events = [by_id[i] for i in pending_ids if i in by_id]
-            futures = []
+            batches.append((doc["_id"], events))
             for event in events:
-                # send() only enqueues; awaiting the futures below waits for acks=all.
-                futures.append(
-                    await producer.send(
-                        APPEAL_EVENTS,
-                        key=doc["_id"].encode(),
-                        value=orjson.dumps(event, default=_json_default),
-                    )
+                if event["event_id"] in self._acked:
+                    continue
+                # send() only enqueues; awaiting the futures below waits for acks=all. Events of
+                # one appeal share a key, hence a partition, and are enqueued in order.
+                future = await producer.send(
+                    APPEAL_EVENTS,
+                    key=doc["_id"].encode(),
+                    value=orjson.dumps(event, default=_json_default),
                 )
-            sent.append((doc["_id"], events, futures))
-        count = 0
-        for appeal_id, events, futures in sent:
-            await asyncio.gather(*futures)
-            await self.store.mark_published(appeal_id, events)
-            count += len(events)
-        self.published += count
-        return count
+                sends.append((event["event_id"], future))
+        for event_id, future in sends:
+            await future
+            self._acked[event_id] = time.monotonic()
+        self.published += len(sends)
+        marked = 0
+        now = time.monotonic()
+        for appeal_id, events in batches:
+            durable = [
+                e
+                for e in events
+                if now - self._acked.get(e["event_id"], now + 1) >= self.durable_after_s
+            ]
+            if durable:
+                await self.store.mark_published(appeal_id, durable)
+                for event in durable:
+                    self._acked.pop(event["event_id"], None)
+                marked += len(durable)
+        return len(sends) + marked
 
 
 def _json_default(value: Any) -> Any:

@@ -38,7 +38,7 @@ __all__ = ["demo_accounts", "main", "register"]
 DEMO_PASSWORD_ENV = "APPEALS_DEMO_PASSWORD"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``staff`` command group to a parent parser's subparsers."""
     group = subparsers.add_parser("staff", help="staff accounts: add, list, seed-demo")
     commands = group.add_subparsers(dest="staff_command", metavar="COMMAND", required=True)

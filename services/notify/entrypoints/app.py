@@ -46,7 +46,7 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
     registry = CollectorRegistry()
     metrics = NotifyMetrics(registry)
     app = make_faust_app(
-        "appeals-notify",
+        settings.notify_app_id,
         settings,
         web_port=settings.notify_port,
         registry=registry,

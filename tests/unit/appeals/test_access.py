@@ -45,8 +45,12 @@ def appeal_docs(city: City) -> list[dict[str, Any]]:
     for street in STREETS:
         district = city.streets[street][0]
         other = next(s for s in STREETS if s != street and s[:2] != street[:2])
-        leads = [f"{street}-OPS", f"{street}-UE", f"{street}-PCS", f"{district.code}-UE"]
-        leads += [district.dispatch_center, None]  # in triage; transferred (no unit)
+        leads: list[str | None] = [f"{street}-OPS", f"{street}-UE", f"{street}-PCS"]
+        leads += [
+            f"{district.code}-UE",
+            district.dispatch_center,
+            None,
+        ]  # in triage; transferred (no unit)
         co_variants: list[list[str]] = [
             [],
             [f"{street}-GS"],
@@ -223,7 +227,9 @@ def test_password_policy() -> None:
     assert password_problems("correct horse battery", username="wang.li") == []
     assert password_problems("Xk3#vB9!qL2z") == []
     assert any("at least 12" in p for p in password_problems("short1!"))
-    assert any("username" in p for p in password_problems("wang.li-2024-spring", username="wang.li"))
+    assert any(
+        "username" in p for p in password_problems("wang.li-2024-spring", username="wang.li")
+    )
     assert any("too common" in p for p in password_problems("password1234"))
     assert any("different characters" in p for p in password_problems("abababababababab"))
     assert any("at most" in p for p in password_problems("x" * 300 + "abcdefg"))
