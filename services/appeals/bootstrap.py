@@ -7,14 +7,19 @@ against the real broker and database started by the harness.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from services.appeals.adapters.accounts import StaffAccounts
 from services.appeals.adapters.decisions_consumer import DecisionsConsumer
 from services.appeals.adapters.outbox_relay import OutboxRelay
+from services.appeals.adapters.queue_store import QueueStore
 from services.appeals.adapters.store import AppealStore
 from services.appeals.config import AppealsSettings
+from services.appeals.domain.duplicates import DuplicatePolicy
 from services.appeals.domain.sla import WorkCalendar
 from services.appeals.service_layer.decisions import apply_decision
+from services.appeals.service_layer.duplicates import flag_if_duplicate
+from services.appeals.service_layer.sweeper import SlaSweeper
 from shared.city import City, load_city
 from shared.events import RoutingDecision
 from shared.kafka import BROKER_PROFILES, make_consumer, make_producer
@@ -36,17 +41,25 @@ class AppealsContext:
     decisions: DecisionsConsumer
     # --- Staff login hook: accounts and sessions (adapters/accounts.py).
     accounts: StaffAccounts
+    # --- Queues / sweeper / duplicates hook (issue 3): queue reads, the SLA sweeper task and
+    # the duplicate policy the post-decision hook applies.
+    queues: QueueStore
+    sweeper: SlaSweeper
+    duplicates: DuplicatePolicy
 
     async def start(self) -> None:
         """Create indexes and start the background loops."""
         await self.store.create_indexes()
         await self.accounts.create_indexes()
+        await self.queues.create_indexes()
         self.relay.start()
         self.decisions.start()
+        self.sweeper.start()
         self.relay.wake()
 
     async def stop(self) -> None:
         """Stop background loops, then close the database client."""
+        await self.sweeper.stop()
         await self.decisions.stop()
         await self.relay.stop()
         await self.store.client.close()
@@ -70,8 +83,21 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
     )
     calendar = WorkCalendar()
 
+    queues = QueueStore(store.appeals)
+    duplicates = DuplicatePolicy(
+        radius_m=settings.duplicate_radius_m,
+        window=timedelta(hours=settings.duplicate_window_hours),
+    )
+
     async def handle(decision: RoutingDecision) -> bool:
-        return await apply_decision(decision, store=store, city=city, calendar=calendar)
+        applied = await apply_decision(decision, store=store, city=city, calendar=calendar)
+        # --- Duplicates hook: once routing has settled matter and place, look for an open
+        # appeal this one repeats (service_layer/duplicates.py).
+        if applied:
+            await flag_if_duplicate(
+                decision.appeal_id, store=store, queues=queues, city=city, policy=duplicates
+            )
+        return applied
 
     decisions = DecisionsConsumer(
         lambda: make_consumer(
@@ -92,4 +118,17 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         max_failures=settings.login_max_failures,
         lockout_minutes=settings.login_lockout_minutes,
     )
-    return AppealsContext(settings, city, calendar, store, relay, decisions, accounts)
+    # --- SLA sweeper hook (service_layer/sweeper.py).
+    sweeper = SlaSweeper(
+        store=store,
+        queues=queues,
+        city=city,
+        calendar=calendar,
+        interval_seconds=settings.sweeper_interval_seconds,
+        batch=settings.sweeper_batch,
+        district_after_workdays=settings.escalation_district_workdays,
+        on_events=relay.wake,
+    )
+    return AppealsContext(
+        settings, city, calendar, store, relay, decisions, accounts, queues, sweeper, duplicates
+    )

@@ -32,6 +32,20 @@ class AppealsSettings(CommonSettings):
     session_hours: int = Field(default=8, ge=1, le=168)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=1440)
+    # --- Queues / SLA sweeper / duplicates / status page hook (issue 3).
+    # How often the sweeper looks for missed deadlines; an overdue event is at most this late.
+    sweeper_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
+    sweeper_batch: int = Field(default=200, ge=1, le=5000)
+    # After the street-level supervision, this many more working days before the district's.
+    escalation_district_workdays: int = Field(default=2, ge=1, le=30)
+    # A new appeal of the same matter this close (metres) and this recent (hours) to an open
+    # one is flagged as its suspected duplicate.
+    duplicate_radius_m: float = Field(default=150.0, gt=0, le=5000)
+    duplicate_window_hours: float = Field(default=72.0, gt=0, le=24 * 30)
+    # "Due soon" in the work queues: the current stage's deadline within this many minutes.
+    due_soon_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    # Resident status look-ups per client IP per minute (429 beyond).
+    status_rate_limit_per_minute: int = Field(default=20, ge=1, le=10_000)
 
     @field_validator("open311_api_keys", mode="before")
     @classmethod

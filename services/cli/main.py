@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register_routing(subparsers)
+    from services.metrics.entrypoints.cli import register as register_metrics
+
+    register_metrics(subparsers)
     return parser
 
 

@@ -164,7 +164,8 @@ class StaffAccounts:
         self.hasher = hasher or PasswordHasher()
         # A hash to verify against when the user does not exist, so an unknown username costs
         # the same time as a wrong password and response times do not reveal who has an account.
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        # Made on first need: hashing costs as much as a login, and the CLI never needs it.
+        self._dummy_hash: str | None = None
         # Each verification takes tens of MiB for ~50 ms of CPU; a burst of logins waits here
         # instead of exhausting memory.
         self._hashing = asyncio.Semaphore(4)
@@ -283,6 +284,8 @@ class StaffAccounts:
         username = username.strip().lower()
         doc = await self.staff.find_one({"_id": username}) if valid_username(username) else None
         if doc is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hash(secrets.token_urlsafe(16))
             await self._verify(self._dummy_hash, password)
             raise InvalidCredentials()
         now = _now()

@@ -23,6 +23,8 @@ from services.appeals.domain.access import can_read
 from services.appeals.domain.intake import AppealCreate, HotlineAppealCreate
 from services.appeals.entrypoints.auth import CurrentStaff, auth_router
 from services.appeals.entrypoints.open311 import open311_router
+from services.appeals.entrypoints.queues_api import merge_router, queues_router
+from services.appeals.entrypoints.resident_api import resident_router
 from services.appeals.entrypoints.staff_api import staff_router
 from services.appeals.service_layer.intake import UnknownMatter, submit_appeal
 from shared.events import Actor
@@ -215,6 +217,11 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
     app.include_router(open311_router)
     # --- Staff login hook: /api/v1/auth (entrypoints/auth.py).
     app.include_router(auth_router)
+    # --- Queues / duplicates / status page hook (issue 3): work queues, the resident's status
+    # page, and the checked merge, included before staff_router so it serves .../merge.
+    app.include_router(queues_router)
+    app.include_router(resident_router)
+    app.include_router(merge_router)
     app.include_router(staff_router)
 
     @app.get("/healthz", tags=["ops"])

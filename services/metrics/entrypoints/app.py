@@ -64,6 +64,7 @@ class FactsView:
     recovered: bool = False
     rebalances: int = 0
     flushed: int = 0
+    figures_refreshed: int = 0
 
     def reload(self, table: Any, partitions: set[int]) -> None:
         """Replace the view with the table's appeals on ``partitions`` (synchronous on purpose:
@@ -92,7 +93,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
     metrics.events_invalid.labels(SERVICE)
     metrics.dead_letters.labels(SERVICE, dlq)
     app = make_faust_app(
-        "appeals-metrics",
+        settings.metrics_app_id,
         settings,
         web_port=settings.metrics_port,
         registry=registry,
@@ -169,7 +170,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
             view.dirty.add(event.appeal_id)
             metrics.observe(event, before, after)
 
-    async def on_rebalanced(sender: Any = None, **kwargs: Any) -> None:
+    async def on_rebalanced(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         assigned = app.consumer.assignment() if app.consumer else set()
         partitions = {tp.partition for tp in assigned if tp.topic == APPEAL_EVENTS}
         view.reload(table, partitions)
@@ -228,6 +229,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
         figures = await asyncio.to_thread(_figures_now, snapshot, datetime.now(UTC))
         for period, found in figures.items():
             metrics.set_figures(period, found)
+        view.figures_refreshed += 1
 
     @app.timer(settings.metrics_lag_seconds)
     async def refresh_lag() -> None:
@@ -262,6 +264,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
                 "appeals": len(view.facts),
                 "pending_writes": len(view.dirty),
                 "written": view.flushed,
+                "figures_refreshed": view.figures_refreshed,
                 "time": time.time(),
             }
         )

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from services.metrics.adapters.facts_store import FactsStore
 from services.metrics.config import MetricsSettings
 from services.metrics.domain import LEVELS, RANKABLE, RATES, aggregate
+from services.metrics.domain.formulas import Period
 from services.metrics.domain.reports import (
     figures_row,
     month_figures,
@@ -128,9 +129,9 @@ def register_reports(
             level = _param(q, "level")
             if level not in LEVELS:
                 raise ReportError(f"level={level!r}: expected one of {', '.join(LEVELS)}")
-            period = q.get("period") or "month"
-            if period not in ("day", "month"):
-                raise ReportError(f"period={period!r}: expected day or month")
+            period: Period = "day" if q.get("period") == "day" else "month"
+            if q.get("period") not in (None, "", "day", "month"):
+                raise ReportError(f"period={q.get('period')!r}: expected day or month")
             key = _param(q, "key", DAY if period == "day" else MONTH)
             district, street = _optional(q, "district"), _optional(q, "street")
         except ReportError as exc:
@@ -139,8 +140,8 @@ def register_reports(
         facts = await store().find(month=key[:7], district=district, street=street)
         found = aggregate(
             facts,
-            level,  # type: ignore[arg-type]
-            period,  # type: ignore[arg-type]
+            level,
+            period,
             as_of=as_of,
             district=district,
             street=street,

@@ -22,7 +22,12 @@ def trigger(
 ) -> Trigger:
     """The trigger of a validated envelope (data JSON-shaped, as on the wire)."""
     event = new_event(
-        type_, appeal_id=appeal_id, actor=STAFF, data=data, street=street, unit=unit,
+        type_,
+        appeal_id=appeal_id,
+        actor=STAFF,
+        data=data,
+        street=street,
+        unit=unit,
         occurred_at=NOW,
     )
     return Trigger.from_event(event)

@@ -39,8 +39,10 @@ def resident_notice() -> Notice:
 
 def test_a_resident_gets_inbox_and_each_channel_they_gave_an_address_for() -> None:
     notice = resident_notice()
-    full = reach_for(notice.recipient, resident=ResidentContact(
-        tracking_no="T1", phone="13800000000", email="alice@example.com"))
+    full = reach_for(
+        notice.recipient,
+        resident=ResidentContact(tracking_no="T1", phone="13800000000", email="alice@example.com"),
+    )
     phone_only = reach_for(notice.recipient, resident=ResidentContact(phone="13800000000"))
     assert channels_for(notice, full, ALL) == ["inbox", "email", "sms"]
     assert channels_for(notice, phone_only, ALL) == ["inbox", "sms"]
@@ -85,9 +87,18 @@ def test_addresses_are_masked_for_logs() -> None:
 
 def test_a_message_never_shows_its_addresses_in_repr() -> None:
     message = Message(
-        key="k", channel="sms", recipient="resident:a1", appeal_id="a1", event_id="e",
-        event_type="appeal.received", topic="resident_received", language="zh-CN",
-        subject="s", body="b", short="s", to=("13800000000",),
+        key="k",
+        channel="sms",
+        recipient="resident:a1",
+        appeal_id="a1",
+        event_id="e",
+        event_type="appeal.received",
+        topic="resident_received",
+        language="zh-CN",
+        subject="s",
+        body="b",
+        short="s",
+        to=("13800000000",),
     )
     assert "13800000000" not in repr(message)
     assert message.masked_to == ["138****0000"]
@@ -110,14 +121,20 @@ def test_temporary_failures_are_retried_until_attempts_run_out() -> None:
 
 
 def test_a_permanent_failure_is_never_retried() -> None:
-    result = after_failure(PermanentFailure("HTTP 410"), attempts=1, max_attempts=8, now=NOW,
-                           base=2, cap=60)
+    result = after_failure(
+        PermanentFailure("HTTP 410"), attempts=1, max_attempts=8, now=NOW, base=2, cap=60
+    )
     assert not result.retry and result.reason == "permanent"
 
 
 def test_dispatch_opens_deadlines_reminded_at_the_fraction() -> None:
-    data = AppealDispatched(matter=None, urgency="normal", lead_unit="DH-HB-RM", by="router",
-                            deadlines=deadlines(hours=10))
+    data = AppealDispatched(
+        matter=None,
+        urgency="normal",
+        lead_unit="DH-HB-RM",
+        by="router",
+        deadlines=deadlines(hours=10),
+    )
     changes = deadline_changes(trigger("appeal.dispatched", data), fraction=0.8)
     sign = next(d for d in changes.opened if d.name == "sign")
     assert sign.due_at == NOW + timedelta(hours=10)
@@ -132,14 +149,16 @@ def test_an_extension_moves_only_open_deadlines_and_resolution_ends_them() -> No
     assert deadline_changes(trigger("appeal.signed", AppealSigned()), fraction=0.8).closed == (
         "sign",
     )
-    resolved = deadline_changes(trigger("appeal.resolved", AppealResolved(result="ok")),
-                                fraction=0.8)
+    resolved = deadline_changes(
+        trigger("appeal.resolved", AppealResolved(result="ok")), fraction=0.8
+    )
     assert set(resolved.closed) == {"sign", "respond", "resolve"}
 
 
 def test_a_reminder_is_identified_by_its_deadline_and_due_time() -> None:
-    data = AppealDispatched(matter=None, urgency="normal", lead_unit="DH-HB-RM", by="router",
-                            deadlines=deadlines())
+    data = AppealDispatched(
+        matter=None, urgency="normal", lead_unit="DH-HB-RM", by="router", deadlines=deadlines()
+    )
     sign = deadline_changes(trigger("appeal.dispatched", data), fraction=0.5).opened[0]
     first, again = reminder_trigger(sign), reminder_trigger(sign)
     assert first.id == again.id and first.type == "notify.deadline_near"

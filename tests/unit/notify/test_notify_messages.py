@@ -27,24 +27,43 @@ from shared.events import (
 
 def every_notice(city: City) -> list[Notice]:
     triggers = [
-        trigger("appeal.received", AppealReceived(channel="web", tracking_no="T1", text="x"),
-                unit=None, street=None),
-        trigger("appeal.dispatched", AppealDispatched(
-            matter="road.pothole", urgency="urgent", lead_unit="DH-HB-RM",
-            co_handlers=["DH-HB-UE"], by="router", deadlines=deadlines())),
-        trigger("appeal.triaged", AppealTriaged(dispatch_center="DH-DC", reasons=["r"]),
-                unit=None),
-        trigger("appeal.returned", AppealReturned(reason="不归我们", returned_by="DH-HB-RM",
-                                                  return_count=1)),
+        trigger(
+            "appeal.received",
+            AppealReceived(channel="web", tracking_no="T1", text="x"),
+            unit=None,
+            street=None,
+        ),
+        trigger(
+            "appeal.dispatched",
+            AppealDispatched(
+                matter="road.pothole",
+                urgency="urgent",
+                lead_unit="DH-HB-RM",
+                co_handlers=["DH-HB-UE"],
+                by="router",
+                deadlines=deadlines(),
+            ),
+        ),
+        trigger("appeal.triaged", AppealTriaged(dispatch_center="DH-DC", reasons=["r"]), unit=None),
+        trigger(
+            "appeal.returned",
+            AppealReturned(reason="不归我们", returned_by="DH-HB-RM", return_count=1),
+        ),
         trigger("appeal.extension_requested", AppealExtensionRequested(reason="r", workdays=2)),
         trigger("appeal.supervised", AppealSupervised(level="district", note="抓紧")),
         trigger("appeal.overdue", AppealOverdue(deadline="respond", due_at=NOW)),
         trigger("appeal.resolved", AppealResolved(result="已修复")),
         trigger("appeal.transferred", AppealTransferred(to="120"), unit=None),
         trigger("appeal.merged", AppealMerged(master_id="a0")),
-        Trigger(id="r", type="notify.deadline_near", appeal_id="a1", occurred_at=NOW,
-                street="DH-HB", unit="DH-HB-RM",
-                data={"deadline": "resolve", "due_at": (NOW + timedelta(days=1)).isoformat()}),
+        Trigger(
+            id="r",
+            type="notify.deadline_near",
+            appeal_id="a1",
+            occurred_at=NOW,
+            street="DH-HB",
+            unit="DH-HB-RM",
+            data={"deadline": "resolve", "due_at": (NOW + timedelta(days=1)).isoformat()},
+        ),
     ]
     notices = []
     for t in triggers:
@@ -76,8 +95,9 @@ def test_every_notice_renders_subject_body_and_short_text(
 def test_a_resident_hears_the_tracking_number_and_status_link_in_their_language(
     composer: MessageComposer,
 ) -> None:
-    t = trigger("appeal.received", AppealReceived(channel="web", tracking_no="2026030212345678",
-                                                  text="x"))
+    t = trigger(
+        "appeal.received", AppealReceived(channel="web", tracking_no="2026030212345678", text="x")
+    )
     notice = plan_notices(t, city=None)[0]
     zh = composer.compose(Delivery(notice, "email"), Reach(language="zh-CN", name="张三"))
     en = composer.compose(Delivery(notice, "email"), Reach(language="en"))
@@ -107,8 +127,9 @@ def test_resolution_invites_the_resident_to_rate_it(composer: MessageComposer) -
 def test_staff_messages_name_the_unit_and_link_the_appeal(
     city: City, composer: MessageComposer
 ) -> None:
-    data = AppealDispatched(matter=None, urgency="urgent", lead_unit="DH-HB-RM", by="router",
-                            deadlines=deadlines())
+    data = AppealDispatched(
+        matter=None, urgency="urgent", lead_unit="DH-HB-RM", by="router", deadlines=deadlines()
+    )
     notice = plan_notices(trigger("appeal.dispatched", data), city=city)[0]
     message = composer.compose(Delivery(notice, "email"), Reach())
     assert message.subject == "【新派工单】a1"

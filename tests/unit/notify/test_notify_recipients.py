@@ -28,15 +28,23 @@ def who(notices: list[Notice]) -> list[tuple[str, str, str]]:
 
 
 def test_received_tells_the_resident_only(city: City) -> None:
-    t = trigger("appeal.received", AppealReceived(channel="web", tracking_no="T1", text="x"),
-                unit=None, street=None)
+    t = trigger(
+        "appeal.received",
+        AppealReceived(channel="web", tracking_no="T1", text="x"),
+        unit=None,
+        street=None,
+    )
     assert who(plan_notices(t, city=city)) == [("resident:a1", "resident_received", "resident")]
 
 
 def test_dispatch_tells_lead_and_co_handlers_once_each(city: City) -> None:
     data = AppealDispatched(
-        matter=None, urgency="normal", lead_unit="DH-HB-RM",
-        co_handlers=["DH-HB-UE", "DH-HB-RM", "DH-HB-UE"], by="router", deadlines=deadlines(),
+        matter=None,
+        urgency="normal",
+        lead_unit="DH-HB-RM",
+        co_handlers=["DH-HB-UE", "DH-HB-RM", "DH-HB-UE"],
+        by="router",
+        deadlines=deadlines(),
     )
     assert who(plan_notices(trigger("appeal.dispatched", data), city=city)) == [
         ("unit:DH-HB-RM", "staff_new_work", "lead"),
@@ -47,9 +55,7 @@ def test_dispatch_tells_lead_and_co_handlers_once_each(city: City) -> None:
 def test_triage_tells_the_district_dispatch_centre(city: City) -> None:
     data = AppealTriaged(dispatch_center="DH-DC", reasons=["low confidence"])
     t = trigger("appeal.triaged", data, unit=None)
-    assert who(plan_notices(t, city=city)) == [
-        ("unit:DH-DC", "staff_new_work", "dispatch_center")
-    ]
+    assert who(plan_notices(t, city=city)) == [("unit:DH-DC", "staff_new_work", "dispatch_center")]
 
 
 def test_return_goes_to_the_street_coordinator(city: City) -> None:
@@ -87,10 +93,12 @@ def test_overdue_tells_the_unit_and_its_coordinator(city: City) -> None:
 def test_supervision_by_the_district_copies_the_coordinator(city: City) -> None:
     street = AppealSupervised(level="street", note="抓紧")
     district = AppealSupervised(level="district", note="抓紧")
-    assert [r for r, _, _ in who(plan_notices(trigger("appeal.supervised", street), city=city))] \
-        == ["unit:DH-HB-RM"]
-    assert [r for r, _, _ in who(plan_notices(trigger("appeal.supervised", district), city=city))] \
-        == ["unit:DH-HB-RM", "unit:DH-HB-OPS"]
+    assert [
+        r for r, _, _ in who(plan_notices(trigger("appeal.supervised", street), city=city))
+    ] == ["unit:DH-HB-RM"]
+    assert [
+        r for r, _, _ in who(plan_notices(trigger("appeal.supervised", district), city=city))
+    ] == ["unit:DH-HB-RM", "unit:DH-HB-OPS"]
 
 
 def test_resolution_tells_the_resident_and_the_residents_of_merged_appeals(city: City) -> None:
@@ -110,9 +118,7 @@ def test_transfer_and_merge_tell_the_resident(city: City) -> None:
     assert who(plan_notices(transferred, city=city)) == [
         ("resident:a1", "resident_transferred", "resident")
     ]
-    assert who(plan_notices(merged, city=city)) == [
-        ("resident:a1", "resident_merged", "resident")
-    ]
+    assert who(plan_notices(merged, city=city)) == [("resident:a1", "resident_merged", "resident")]
 
 
 def test_events_nobody_needs_to_hear_of_reach_only_webhook_subscribers(city: City) -> None:
@@ -125,9 +131,15 @@ def test_events_nobody_needs_to_hear_of_reach_only_webhook_subscribers(city: Cit
 
 
 def test_reminders_go_to_the_lead_unit_and_never_to_subscribers(city: City) -> None:
-    t = Trigger(id="r1", type="notify.deadline_near", appeal_id="a1", occurred_at=NOW,
-                street="DH-HB", unit="DH-HB-RM",
-                data={"deadline": "sign", "due_at": (NOW + timedelta(hours=1)).isoformat()})
+    t = Trigger(
+        id="r1",
+        type="notify.deadline_near",
+        appeal_id="a1",
+        occurred_at=NOW,
+        street="DH-HB",
+        unit="DH-HB-RM",
+        data={"deadline": "sign", "due_at": (NOW + timedelta(hours=1)).isoformat()},
+    )
     assert who(plan_notices(t, city=city, subscribers=["s1"])) == [
         ("unit:DH-HB-RM", "staff_deadline_near", "lead")
     ]
@@ -152,8 +164,9 @@ def test_recipient_addresses_round_trip() -> None:
 
 
 def test_trigger_and_notice_survive_the_delivery_log(city: City) -> None:
-    data = AppealDispatched(matter=None, urgency="urgent", lead_unit="DH-HB-RM", by="router",
-                            deadlines=deadlines())
+    data = AppealDispatched(
+        matter=None, urgency="urgent", lead_unit="DH-HB-RM", by="router", deadlines=deadlines()
+    )
     notice = plan_notices(trigger("appeal.dispatched", data), city=city)[0]
     again = Notice.from_doc(Trigger.from_doc(notice.trigger.as_doc()), notice.as_doc())
     assert again == notice

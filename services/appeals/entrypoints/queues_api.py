@@ -1,0 +1,296 @@
+"""Staff work queues over HTTP, and the merge confirmation for suspected duplicates.
+
+    GET /api/v1/queues/units/{unit}/{queue}           new | in_progress | waiting | due_soon |
+                                                      overdue | co_handling
+    GET /api/v1/queues/units/{unit}                   how many appeals each of those holds
+    GET /api/v1/queues/streets/{street}/{section}     open | returns | extensions |
+                                                      comprehensive | due_soon | overdue
+    GET /api/v1/queues/streets/{street}               counts per section
+    GET /api/v1/queues/districts/{district}/{section} triage | extensions
+    POST /api/v1/appeals/{id}/merge                   {master_id}: confirm a duplicate
+
+Lists take ``sort`` (due | sign_by | respond_by | resolve_by | received_at), ``order``
+(asc | desc), ``page`` (from 1) and ``size`` (1-100) and answer ``{queue, page, size, total,
+items}``; personal data in items is masked. A desk outside the caller's read scope is 403.
+The queries are described in domain/queues.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.appeals.bootstrap import AppealsContext
+from services.appeals.domain import queues as q
+from services.appeals.domain.lifecycle import CommandRefused, Staff
+from services.appeals.entrypoints.auth import CurrentStaff
+from services.appeals.service_layer.commands import AppealNotFound, StaleVersion
+from services.appeals.service_layer.duplicates import MasterNotFound, merge_into_master
+
+__all__ = ["merge_router", "queues_router"]
+
+queues_router = APIRouter(prefix="/api/v1/queues", tags=["work queues"])
+merge_router = APIRouter(prefix="/api/v1/appeals", tags=["staff commands"])
+
+
+class QueueList(BaseModel):
+    """One page of a work queue."""
+
+    queue: str
+    page: int
+    size: int
+    total: int
+    items: list[dict[str, Any]]
+
+
+class QueueCounts(BaseModel):
+    """How many appeals each queue of a desk holds."""
+
+    counts: dict[str, int]
+
+
+def _context(request: Request) -> AppealsContext:
+    context: AppealsContext = request.app.state.context
+    return context
+
+
+def _forbidden(exc: q.QueueForbidden) -> HTTPException:
+    return HTTPException(403, detail=str(exc))
+
+
+SortParam = Annotated[q.Sort, Query(description="due: each appeal's current stage deadline")]
+OrderParam = Annotated[Literal["asc", "desc"], Query()]
+PageParam = Annotated[int, Query(ge=1, le=q.MAX_PAGE)]
+SizeParam = Annotated[int, Query(ge=1, le=q.MAX_PAGE_SIZE)]
+
+
+async def _list(
+    context: AppealsContext,
+    staff: Staff,
+    plan: q.QueuePlan,
+    *,
+    sort: q.Sort,
+    order: Literal["asc", "desc"],
+    page: int,
+    size: int,
+    now: datetime,
+) -> QueueList:
+    found = await context.queues.page(
+        plan,
+        sort=sort,
+        order=order,
+        page=page,
+        size=size,
+        with_events=plan.name == "triage",
+    )
+    rows = q.readable(staff, found.docs)
+    return QueueList(
+        queue=plan.name,
+        page=page,
+        size=size,
+        total=found.total,
+        items=[q.queue_item(doc, context.city, now) for doc in rows],
+    )
+
+
+@queues_router.get("/units/{unit}/{queue}", response_model=QueueList)
+async def unit_queue(
+    unit: str,
+    queue: q.UnitQueue,
+    staff: CurrentStaff,
+    request: Request,
+    sort: SortParam = "due",
+    order: OrderParam = "asc",
+    page: PageParam = 1,
+    size: SizeParam = 20,
+) -> QueueList:
+    """One of a unit's work queues."""
+    context = _context(request)
+    now = datetime.now(UTC)
+    try:
+        plan = q.unit_plan(
+            queue,
+            unit,
+            staff,
+            context.city,
+            now=now,
+            due_soon_minutes=context.settings.due_soon_minutes,
+        )
+    except q.QueueForbidden as exc:
+        raise _forbidden(exc) from None
+    return await _list(context, staff, plan, sort=sort, order=order, page=page, size=size, now=now)
+
+
+@queues_router.get("/units/{unit}", response_model=QueueCounts)
+async def unit_counts(unit: str, staff: CurrentStaff, request: Request) -> QueueCounts:
+    """How many appeals each of a unit's queues holds."""
+    context = _context(request)
+    now = datetime.now(UTC)
+    counts: dict[str, int] = {}
+    try:
+        for name in q.UNIT_QUEUES:
+            plan = q.unit_plan(
+                name,
+                unit,
+                staff,
+                context.city,
+                now=now,
+                due_soon_minutes=context.settings.due_soon_minutes,
+            )
+            counts[name] = await context.queues.count(plan)
+    except q.QueueForbidden as exc:
+        raise _forbidden(exc) from None
+    return QueueCounts(counts=counts)
+
+
+@queues_router.get("/streets/{street}/{section}", response_model=QueueList)
+async def street_section(
+    street: str,
+    section: q.StreetSection,
+    staff: CurrentStaff,
+    request: Request,
+    sort: SortParam = "due",
+    order: OrderParam = "asc",
+    page: PageParam = 1,
+    size: SizeParam = 20,
+) -> QueueList:
+    """One section of a street coordinator's view (综合管理权)."""
+    context = _context(request)
+    now = datetime.now(UTC)
+    try:
+        plan = q.street_plan(
+            section,
+            street,
+            staff,
+            context.city,
+            now=now,
+            due_soon_minutes=context.settings.due_soon_minutes,
+        )
+    except q.QueueForbidden as exc:
+        raise _forbidden(exc) from None
+    return await _list(context, staff, plan, sort=sort, order=order, page=page, size=size, now=now)
+
+
+@queues_router.get("/streets/{street}", response_model=QueueCounts)
+async def street_counts(street: str, staff: CurrentStaff, request: Request) -> QueueCounts:
+    """How many appeals each section of a street's view holds."""
+    context = _context(request)
+    now = datetime.now(UTC)
+    counts: dict[str, int] = {}
+    try:
+        for name in q.STREET_SECTIONS:
+            plan = q.street_plan(
+                name,
+                street,
+                staff,
+                context.city,
+                now=now,
+                due_soon_minutes=context.settings.due_soon_minutes,
+            )
+            counts[name] = await context.queues.count(plan)
+    except q.QueueForbidden as exc:
+        raise _forbidden(exc) from None
+    return QueueCounts(counts=counts)
+
+
+@queues_router.get("/districts/{district}/{section}", response_model=QueueList)
+async def district_section(
+    district: str,
+    section: q.DistrictSection,
+    staff: CurrentStaff,
+    request: Request,
+    sort: SortParam = "due",
+    order: OrderParam = "asc",
+    page: PageParam = 1,
+    size: SizeParam = 20,
+) -> QueueList:
+    """The district dispatch centre's triage queue (with the router's candidates) or extensions."""
+    context = _context(request)
+    try:
+        plan = q.district_plan(section, district, staff, context.city)
+    except q.QueueForbidden as exc:
+        raise _forbidden(exc) from None
+    now = datetime.now(UTC)
+    return await _list(context, staff, plan, sort=sort, order=order, page=page, size=size, now=now)
+
+
+# ---------------------------------------------------------------------------- merge
+
+
+class MergeBody(BaseModel):
+    """The appeal to merge into."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    master_id: str = Field(min_length=1, max_length=64)
+
+
+class MergeDone(BaseModel):
+    """The merged appeal after the command."""
+
+    id: str
+    state: str
+    version: int
+    master_id: str
+    events: list[str]
+
+
+def _parse_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise HTTPException(
+            400, detail=f"If-Match must be the appeal's version number, got {if_match!r}"
+        )
+    return int(value)
+
+
+@merge_router.post(
+    "/{appeal_id}/merge",
+    response_model=MergeDone,
+    responses={
+        403: {"description": "role or scope does not allow it"},
+        404: {"description": "no such appeal or master (within your scope)"},
+        409: {"description": "state, master or version does not allow it"},
+    },
+)
+async def merge(
+    appeal_id: str,
+    body: MergeBody,
+    staff: CurrentStaff,
+    request: Request,
+    if_match: Annotated[str | None, Header()] = None,
+) -> MergeDone:
+    """Confirm a (suspected) duplicate: merge this appeal into its master (lifecycle Merge)."""
+    context = _context(request)
+    try:
+        result = await merge_into_master(
+            appeal_id,
+            body.master_id,
+            staff,
+            store=context.store,
+            city=context.city,
+            calendar=context.calendar,
+            expected_version=_parse_version(if_match),
+        )
+    except AppealNotFound:
+        raise HTTPException(404, detail=f"no appeal {appeal_id}") from None
+    except MasterNotFound:
+        raise HTTPException(404, detail=f"no master appeal {body.master_id}") from None
+    except StaleVersion as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    except CommandRefused as exc:
+        raise HTTPException(exc.status, detail=exc.reason) from None
+    if result.events:
+        context.relay.wake()
+    return MergeDone(
+        id=appeal_id,
+        state=result.appeal.state,
+        version=result.appeal.version,
+        master_id=body.master_id,
+        events=[e.type for e in result.events],
+    )
