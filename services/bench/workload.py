@@ -30,8 +30,8 @@ __all__ = [
     "DAY_WEIGHTS",
     "AppealSample",
     "PlannedAppeal",
-    "plan_day",
     "peak_factor",
+    "plan_day",
     "samples_from_city",
     "send_times",
 ]
@@ -168,7 +168,9 @@ def peak_factor(shape: Literal["day", "flat"]) -> float:
     return max(DAY_WEIGHTS) / (sum(DAY_WEIGHTS) / len(DAY_WEIGHTS))
 
 
-def _body(sample: AppealSample, channel: Channel, rng: random.Random, call_id: str) -> dict[str, Any]:
+def _body(
+    sample: AppealSample, channel: Channel, rng: random.Random, call_id: str
+) -> dict[str, Any]:
     body: dict[str, Any] = {"text": sample.text}
     if sample.address:
         body["address"] = sample.address

@@ -11,6 +11,7 @@ only dispatches, and imports a service only when its command runs.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -133,12 +134,18 @@ def _run_serve(args: argparse.Namespace) -> int:
         "notify": "services.notify.entrypoints.app",
         "metrics": "services.metrics.entrypoints.app",
     }[args.service]
-    import importlib
-
     app = importlib.import_module(module).app
     sys.argv = [f"appeals-{args.service}", "worker", "--loglevel", level.lower()]
     app.main()
     return 0
+
+
+TOOL_GROUPS = (
+    "services.routing.entrypoints.cli",  # appeals routing route|eval|explain|train|replay
+    "services.metrics.entrypoints.cli",  # appeals metrics rebuild
+    "services.appeals.entrypoints.staff_cli",  # appeals staff add|list|seed-demo
+    "services.bench.cli",  # --- Benchmark hook (issue 7): appeals bench [seed|chart]
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,15 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_up(subparsers)
     _add_serve(subparsers)
-    try:
-        from services.routing.entrypoints.cli import register as register_routing
-    except ImportError:  # the routing tools are optional while the service is being built
-        pass
-    else:
-        register_routing(subparsers)
-    from services.metrics.entrypoints.cli import register as register_metrics
-
-    register_metrics(subparsers)
+    # Each tool group lives with the service it belongs to; importing them is cheap (heavy
+    # imports happen inside the commands).
+    for module in TOOL_GROUPS:
+        importlib.import_module(module).register(subparsers)
     return parser
 
 

@@ -109,3 +109,31 @@ def metric_value(text: str, name: str, labels: dict[str, str]) -> float:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10) as client:
         yield client
+
+
+def staff_login(
+    services: RunningServices, role: str, unit: str | None, *, username: str | None = None
+) -> dict[str, str]:
+    """Create a staff account with the real ``appeals staff add`` CLI, log in over HTTP, and
+    return the Authorization header to send."""
+    import subprocess
+    import sys
+    import uuid
+
+    username = username or f"{role}-{uuid.uuid4().hex[:8]}"
+    password = f"pw-{uuid.uuid4().hex}"
+    argv = [sys.executable, "-m", "services.cli.main", "staff", "add", "--username", username]
+    argv += ["--role", role, "--password-stdin"]
+    if unit is not None:
+        argv += ["--unit", unit]
+    added = subprocess.run(
+        argv, input=password + "\n", env=services.env, capture_output=True, text=True, timeout=60
+    )
+    assert added.returncode == 0, added.stderr
+    response = httpx.post(
+        services.url("appeals", "/api/v1/auth/login"),
+        json={"username": username, "password": password},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -379,6 +379,8 @@ def appeal_docs(city: City, run: str) -> list[dict[str, Any]]:
                     "street": street,
                     "unit": lead,
                     "co_handlers": co,
+                    # as adapters/documents.appeal_fields lays it out
+                    "handlers": [u for u in (lead, *co) if u],
                     "state": "dispatched" if lead else "transferred",
                 }
             )

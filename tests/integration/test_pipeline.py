@@ -11,7 +11,7 @@ from pymongo import MongoClient
 
 from shared.embedded import BrokerProcess, DatabaseProcess
 from shared.topics import APPEAL_EVENTS
-from tests.integration.conftest import RunningServices, metric_value, poll
+from tests.integration.conftest import RunningServices, metric_value, poll, staff_login
 
 
 def read_events(bootstrap: str, appeal_ids: set[str], types: set[str], timeout: float = 30):
@@ -57,14 +57,15 @@ def test_web_and_hotline_appeals_are_dispatched_end_to_end(
         },
     )
     assert web.status_code == 201, web.text
+    operator = staff_login(services, "operator", None)
     hotline = http.post(
         services.url("appeals", "/api/v1/hotline/appeals"),
+        headers=operator,
         json={
             "text": "来电反映延安中路1650号小吃店卫生很差，吃了拉肚子",
             "address": "延安中路1650号",
             "matter": "market.food_safety",
             "call_id": f"call-{uuid.uuid4().hex}",
-            "operator_id": "op-7",
             "caller_phone": "13900000000",
         },
     )
@@ -147,3 +148,17 @@ def test_idempotency_key_returns_the_same_appeal(
     assert first.status_code == 201 and second.status_code == 200
     assert first.json()["id"] == second.json()["id"]
     assert second.json()["replayed"] is True and second.json()["token"] is None
+
+
+def test_the_hotline_needs_a_logged_in_operator(
+    services: RunningServices, http: httpx.Client
+) -> None:
+    body = {"text": "路灯坏了", "address": "华山路30号"}
+    anonymous = http.post(services.url("appeals", "/api/v1/hotline/appeals"), json=body)
+    assert anonymous.status_code == 401
+    unit_staff = staff_login(services, "unit_staff", "JA-JAS-RM")
+    refused = http.post(
+        services.url("appeals", "/api/v1/hotline/appeals"), json=body, headers=unit_staff
+    )
+    assert refused.status_code == 403
+    assert "operator" in refused.text

@@ -42,6 +42,8 @@ def appeal_fields(appeal: Appeal, city: City) -> dict[str, Any]:
     fields["overdue_flags"] = sorted(appeal.overdue_flags)
     fields["holder"] = holder_of(appeal, city)
     fields["unit"] = appeal.lead_unit
+    # Multikey: a unit's scope (lead or co-handler) is one indexed equality on this field.
+    fields["handlers"] = [u for u in (appeal.lead_unit, *appeal.co_handlers) if u]
     fields["is_open"] = appeal.is_open
     return fields
 

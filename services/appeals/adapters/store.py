@@ -64,6 +64,8 @@ class AppealStore:
                 IndexModel([("idempotency_key", ASCENDING)], unique=True, sparse=True),
                 IndexModel([("outbox_pending", ASCENDING)]),
                 IndexModel([("unit", ASCENDING), ("state", ASCENDING)]),
+                IndexModel([("handlers", ASCENDING), ("state", ASCENDING)]),
+                IndexModel([("holder", ASCENDING), ("state", ASCENDING)]),
                 IndexModel([("street", ASCENDING), ("state", ASCENDING)]),
                 IndexModel([("district", ASCENDING), ("state", ASCENDING)]),
                 IndexModel([("state", ASCENDING)]),

@@ -190,6 +190,8 @@ class AppealFields:
     street: str = "street"
     lead_unit: str = "unit"
     co_handlers: str = "co_handlers"
+    # lead unit + co-handlers in one multikey field, so the unit scope is one indexed equality
+    handlers: str = "handlers"
 
 
 APPEAL_FIELDS = AppealFields()
@@ -236,8 +238,8 @@ def visible_filter(staff: Staff, fields: AppealFields = APPEAL_FIELDS) -> dict[s
     """The MongoDB filter limiting an appeal query to what ``staff`` may read.
 
     Combine it with a query's own filter through ``scoped``. Every level is one indexed
-    equality except the unit level, whose ``$or`` (lead unit or co-handler) is a full scan on
-    SecantusDB; a multikey ``handlers`` field on the document would remove it.
+    equality; the unit level uses the multikey ``handlers`` field (lead unit and co-handlers)
+    because an ``$or`` over the two is a full scan on SecantusDB.
     """
     scope = read_scope(staff)
     if scope.level == "city":
@@ -247,7 +249,7 @@ def visible_filter(staff: Staff, fields: AppealFields = APPEAL_FIELDS) -> dict[s
     if scope.level == "street":
         return {fields.street: scope.code}
     if scope.level == "unit":
-        return {"$or": [{fields.lead_unit: scope.code}, {fields.co_handlers: scope.code}]}
+        return {fields.handlers: scope.code}
     return dict(_NOTHING)
 
 

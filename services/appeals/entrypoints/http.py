@@ -21,7 +21,8 @@ from services.appeals.bootstrap import AppealsContext, bootstrap
 from services.appeals.config import AppealsSettings
 from services.appeals.domain.access import can_read
 from services.appeals.domain.intake import AppealCreate, HotlineAppealCreate
-from services.appeals.entrypoints.auth import CurrentStaff, auth_router
+from services.appeals.domain.lifecycle import Staff
+from services.appeals.entrypoints.auth import CurrentStaff, auth_router, require_roles
 from services.appeals.entrypoints.open311 import open311_router
 from services.appeals.entrypoints.queues_api import merge_router, queues_router
 from services.appeals.entrypoints.resident_api import resident_router
@@ -175,13 +176,28 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
     async def create_hotline_appeal(
         submission: HotlineAppealCreate,
         context: ContextDep,
+        operator: Annotated[Staff, Depends(require_roles("operator", "dispatcher"))],
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> JSONResponse:
         """An operator's record of a hotline call; the call id makes retries safe."""
-        actor = Actor(kind="staff", id=submission.operator_id or "operator", role="operator")
+        if submission.operator_id is not None and submission.operator_id != operator.id:
+            raise HTTPException(
+                422,
+                detail=[
+                    {
+                        "loc": ["body", "operator_id"],
+                        "msg": f"operator_id must be the logged-in operator ({operator.id})",
+                        "type": "value_error",
+                    }
+                ],
+            )
         key = idempotency_key or (f"call:{submission.call_id}" if submission.call_id else None)
         return await intake(
-            submission, context, channel="hotline", actor=actor, idempotency_key=key
+            submission,
+            context,
+            channel="hotline",
+            actor=operator.as_actor(),
+            idempotency_key=key,
         )
 
     @api.get("/appeals/{appeal_id}", response_model=AppealPublic, tags=["appeals"])

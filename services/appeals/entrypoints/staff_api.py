@@ -186,6 +186,10 @@ def _register(path: str, body_model: type[_Body], build: Callable[[Any], lc.Comm
             events=[e.type for e in result.events],
         )
 
+    # With postponed annotations the body's annotation is the string "body_model", which
+    # FastAPI cannot resolve from module globals (it would read the body as a query
+    # parameter); give it the class itself.
+    run_command.__annotations__["body"] = body_model
     run_command.__name__ = f"appeal_{path.replace('-', '_')}"
     run_command.__doc__ = f"Staff command '{path}' on one appeal (rules: domain/lifecycle.py)."
     staff_router.add_api_route(

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from services.appeals.adapters.documents import appeal_from_doc
 from services.appeals.adapters.queue_store import QueueStore
 from services.appeals.adapters.store import AppealStore
 from services.appeals.domain.access import can_read
 from services.appeals.domain.duplicates import DuplicatePolicy, Match, find_master
-from services.appeals.domain.lifecycle import TRANSITIONS, CommandRefused, Merge, Staff
+from services.appeals.domain.lifecycle import CommandRefused, Merge, Staff, decide
 from services.appeals.domain.sla import WorkCalendar
 from services.appeals.service_layer.commands import AppealNotFound, CommandResult, execute
 from shared.city import City
@@ -101,15 +102,13 @@ async def merge_into_master(
     Raises AppealNotFound (the appeal), MasterNotFound (the master, or out of scope),
     CommandRefused (409: the master is closed or merged itself; the lifecycle's own refusals).
     """
-    allowed = TRANSITIONS[Merge].roles
-    # The role question comes first, as in ``decide``: a unit's staff learn they may not merge,
-    # not whether some master exists.
-    if actor.role not in allowed:
-        raise CommandRefused(
-            403, f"role {actor.role} may not merge (allowed: {', '.join(allowed)})"
-        )
-    if await store.get(appeal_id) is None:
+    doc = await store.get(appeal_id)
+    if doc is None:
         raise AppealNotFound(appeal_id)
+    command = Merge(master_id=master_id)
+    # The lifecycle's verdict on the duplicate comes first (role, state, scope), so the caller
+    # learns what is wrong with the command before anything about the master is disclosed.
+    decide(appeal_from_doc(doc), command, actor, datetime.now(UTC), city=city, calendar=calendar)
     master = await store.get(master_id)
     if master is None or not can_read(actor, master):
         raise MasterNotFound(master_id)
@@ -125,7 +124,7 @@ async def merge_into_master(
         )
     return await execute(
         appeal_id,
-        Merge(master_id=master_id),
+        command,
         actor,
         store=store,
         city=city,

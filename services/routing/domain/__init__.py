@@ -10,8 +10,8 @@ from .router import (
     DEFAULT_THRESHOLD,
     LabelledAppeal,
     RouteOutcome,
-    RouteRequest,
     Router,
+    RouteRequest,
     RouterModelError,
 )
 

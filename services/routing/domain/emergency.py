@@ -3,9 +3,9 @@
 An appeal that reports a crime in progress (110), a fire (119) or a medical emergency (120) is
 not the hotline's work: it is transferred at once. The lexicon below is language knowledge, not
 city data; the catalog's out-of-scope matters (``out_of_scope: true``) add their own keywords
-as *weak* evidence that needs the classifier's agreement. A mention that is hypothetical (这要是
-着火了怎么办), past (上周我父亲摔倒), or about someone else's case does not count: only its clause is
-ignored, not the whole appeal.
+as *weak* evidence that needs the classifier's agreement. A mention that is hypothetical
+(这要是着火了怎么办), past (上周我父亲摔倒), or about someone else's case does not count: only its
+clause is ignored, not the whole appeal.
 
 Danger to life or property (someone trapped in a lift, a branch about to fall on people) raises
 a matter's urgency to ``urgent`` without making it an emergency.
@@ -95,9 +95,9 @@ def _live_clauses(text: str, not_live: re.Pattern[str]) -> list[str]:
     return [c for c in clauses(normalise(text)) if not not_live.search(c)]
 
 
-def detect_emergency(text: str, catalog_keywords: dict[str, tuple[str, ...]] | None = None) -> (
-    EmergencySignal | None
-):
+def detect_emergency(
+    text: str, catalog_keywords: dict[str, tuple[str, ...]] | None = None
+) -> EmergencySignal | None:
     """The emergency the text reports, if any (strong lexicon first, then catalog keywords).
 
     ``catalog_keywords`` maps a transfer number to the (normalised) keywords of the catalog's

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from shared.city import MatterCatalog
 
-from .router import LabelledAppeal, RouteOutcome, RouteRequest, Router
+from .router import LabelledAppeal, RouteOutcome, Router, RouteRequest
 
 __all__ = [
     "Case",
@@ -30,6 +30,7 @@ __all__ = [
     "threshold_curve",
 ]
 
+DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
 RouterFactory = Callable[[Sequence[LabelledAppeal]], Router]
 
 
@@ -135,15 +136,13 @@ def score(
 def threshold_curve(
     cases: Sequence[Case],
     outcomes: Sequence[RouteOutcome],
-    thresholds: Sequence[float] = tuple(round(0.05 * i, 2) for i in range(20)),
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
 ) -> list[dict[str, Any]]:
     """Precision and coverage of auto-dispatch at each threshold."""
     have_unit = sum(1 for c in cases if c.expected.get("unit") is not None)
     curve = []
     for t in thresholds:
-        sent = [
-            (c, o) for c, o in zip(cases, outcomes, strict=True) if _dispatched_at(o, t)
-        ]
+        sent = [(c, o) for c, o in zip(cases, outcomes, strict=True) if _dispatched_at(o, t)]
         good = sum(1 for c, o in sent if o.unit == c.expected.get("unit"))
         curve.append(
             {
@@ -157,9 +156,9 @@ def threshold_curve(
     return curve
 
 
-def confusion(cases: Sequence[Case], outcomes: Sequence[RouteOutcome], worst: int = 10) -> (
-    list[dict[str, Any]]
-):
+def confusion(
+    cases: Sequence[Case], outcomes: Sequence[RouteOutcome], worst: int = 10
+) -> list[dict[str, Any]]:
     """The matters most often misclassified, with what they were taken for."""
     errors: dict[str, Counter[str]] = defaultdict(Counter)
     totals = Counter[str]()
@@ -168,16 +167,16 @@ def confusion(cases: Sequence[Case], outcomes: Sequence[RouteOutcome], worst: in
         totals[expected] += 1
         if outcome.matter != case.expected.get("matter"):
             errors[expected][outcome.matter or "(none)"] += 1
-    rows = [
+    ranked = sorted(errors.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    rows: list[dict[str, Any]] = [
         {
             "expected": code,
             "count": totals[code],
             "errors": sum(counter.values()),
             "taken_for": dict(counter.most_common()),
         }
-        for code, counter in errors.items()
+        for code, counter in ranked
     ]
-    rows.sort(key=lambda r: (-r["errors"], r["expected"]))
     return rows[:worst]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .router import RouteOutcome, RouteRequest, Router
+from .router import RouteOutcome, Router, RouteRequest
 
 __all__ = ["ReplayReport", "compare_catalogs", "destination"]
 

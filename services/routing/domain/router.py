@@ -309,9 +309,9 @@ class Router:
             return NOT_PLACED
         return Placement(None, None, None, "none", 0.0, "; ".join(rules))
 
-    def _assignment(self, matter: Matter, street: str | None, excluded: frozenset[str]) -> (
-        Assignment
-    ):
+    def _assignment(
+        self, matter: Matter, street: str | None, excluded: frozenset[str]
+    ) -> Assignment:
         key = (matter.code, street, excluded)
         found = self._assignments.get(key)
         if found is None:
@@ -399,15 +399,15 @@ class Router:
         excluded_mass = 0.0
         for code, p in probabilities:
             matter = self._matters[code]
-            assignment = self._assignment(matter, placement.street, excluded)
-            if assignment.unit is None and excluded and not matter.out_of_scope:
+            given = self._assignment(matter, placement.street, excluded)
+            if given.unit is None and excluded and not matter.out_of_scope:
                 plain = self._assignment(matter, placement.street, frozenset())
                 if plain.unit is not None and plain.unit in excluded:
                     excluded_mass += p
                     continue
-            unit_p[assignment.unit] = unit_p.get(assignment.unit, 0.0) + p
-            if assignment.unit not in best_matter or best_matter[assignment.unit][1] < p:
-                best_matter[assignment.unit] = (code, p, assignment)
+            unit_p[given.unit] = unit_p.get(given.unit, 0.0) + p
+            if given.unit not in best_matter or best_matter[given.unit][1] < p:
+                best_matter[given.unit] = (code, p, given)
         if excluded:
             draft.reasons.append(
                 f"excluded (returned by): {', '.join(sorted(excluded))}; "

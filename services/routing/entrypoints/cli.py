@@ -45,8 +45,8 @@ from services.routing.domain.router import (
     DEFAULT_THRESHOLD,
     LabelledAppeal,
     RouteOutcome,
-    RouteRequest,
     Router,
+    RouteRequest,
     RouterModelError,
 )
 from shared.city import City, CityDataError, load_city, load_matters
@@ -54,9 +54,17 @@ from shared.city import City, CityDataError, load_city, load_matters
 __all__ = ["main", "register"]
 
 _ROUTE_FIELDS = (
-    "street", "community", "matter", "unit", "co_handlers", "urgency", "triage", "transfer",
-    "confidence", "reasons",
-)  # fmt: skip
+    "street",
+    "community",
+    "matter",
+    "unit",
+    "co_handlers",
+    "urgency",
+    "triage",
+    "transfer",
+    "confidence",
+    "reasons",
+)
 
 
 def _default_paths() -> tuple[str, str]:
@@ -68,7 +76,7 @@ def _default_paths() -> tuple[str, str]:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``routing`` command group to a parent parser's subparsers."""
     jurisdiction, matters = _default_paths()
     group = subparsers.add_parser("routing", help="the router: route, eval, explain, train, replay")
@@ -115,8 +123,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     p = commands.add_parser("replay", help="what-if: route stored appeals with a new catalog")
     city_args(p)
-    p.add_argument("--matters-new", "--new", dest="matters_new", required=True,
-                   help="the proposed matters.yaml")  # fmt: skip
+    p.add_argument(
+        "--matters-new",
+        "--new",
+        dest="matters_new",
+        required=True,
+        help="the proposed matters.yaml",
+    )
     p.add_argument("--data", required=True, help="stored appeals (JSONL)")
     p.add_argument("--train", help="labelled appeals to train both routers on (JSONL)")
     p.add_argument("--report", help="write the full report as JSON here")
@@ -258,32 +271,50 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _print_eval(report: dict[str, Any], out: TextIO) -> None:
     m = report["metrics"]
     w = out.write
-    w(f"{m['cases']} labelled appeals, {report['folds']}-fold cross-validation "
-      f"(trained on catalog + other folds), threshold {m['threshold']:.2f}\n")  # fmt: skip
+    w(
+        f"{m['cases']} labelled appeals, {report['folds']}-fold cross-validation "
+        f"(trained on catalog + other folds), threshold {m['threshold']:.2f}\n"
+    )
     for key in (
-        "street_accuracy", "community_accuracy", "matter_accuracy", "unit_accuracy",
-        "urgency_accuracy", "triage_rate",
-    ):  # fmt: skip
+        "street_accuracy",
+        "community_accuracy",
+        "matter_accuracy",
+        "unit_accuracy",
+        "urgency_accuracy",
+        "triage_rate",
+    ):
         w(f"  {key:<28}{m[key]:.4f}\n")
-    w(f"  auto-dispatch precision     {m['precision']:.4f}  "
-      f"({m['dispatched_right']}/{m['dispatched']} right unit)\n")  # fmt: skip
-    w(f"  auto-dispatch coverage      {m['coverage']:.4f}  "
-      f"({m['dispatched']}/{m['appeals_with_unit']} appeals that have a unit)\n")  # fmt: skip
+    w(
+        f"  auto-dispatch precision     {m['precision']:.4f}  "
+        f"({m['dispatched_right']}/{m['dispatched']} right unit)\n"
+    )
+    w(
+        f"  auto-dispatch coverage      {m['coverage']:.4f}  "
+        f"({m['dispatched']}/{m['appeals_with_unit']} appeals that have a unit)\n"
+    )
     w(f"  dispatched without a unit   {m['dispatched_without_unit']}\n")
-    w(f"  emergencies transferred     {m['emergencies_transferred']}/{m['emergencies']}"
-      f"  (false transfers {m['false_transfers']})\n")  # fmt: skip
-    w(f"  routing time                {report['route_ms_per_appeal']:.3f} ms/appeal, "
-      f"training {report['train_s_per_router']:.2f} s/router\n")  # fmt: skip
+    w(
+        f"  emergencies transferred     {m['emergencies_transferred']}/{m['emergencies']}"
+        f"  (false transfers {m['false_transfers']})\n"
+    )
+    w(
+        f"  routing time                {report['route_ms_per_appeal']:.3f} ms/appeal, "
+        f"training {report['train_s_per_router']:.2f} s/router\n"
+    )
     w("precision / coverage by threshold:\n")
     for row in report["threshold_curve"]:
-        w(f"  t={row['threshold']:.2f}  precision {row['precision']:.4f}  coverage "
-          f"{row['coverage']:.4f}  dispatched {row['dispatched']:>4}  wrong {row['wrong']}\n")  # fmt: skip
+        w(
+            f"  t={row['threshold']:.2f}  precision {row['precision']:.4f}  coverage "
+            f"{row['coverage']:.4f}  dispatched {row['dispatched']:>4}  wrong {row['wrong']}\n"
+        )
     if report["learning_curve"]:
         w("learning curve (share of the training folds used):\n")
         for row in report["learning_curve"]:
-            w(f"  {row['fraction'] * 100:>5.0f}% ({row['training_appeals']:>4} appeals)  "
-              f"precision {row['precision']:.4f}  coverage {row['coverage']:.4f}  "
-              f"matter {row['matter_accuracy']:.4f}\n")  # fmt: skip
+            w(
+                f"  {row['fraction'] * 100:>5.0f}% ({row['training_appeals']:>4} appeals)  "
+                f"precision {row['precision']:.4f}  coverage {row['coverage']:.4f}  "
+                f"matter {row['matter_accuracy']:.4f}\n"
+            )
     if report["confusion"]:
         w("worst matters (expected: errors/count -> taken for):\n")
         for row in report["confusion"]:
@@ -376,8 +407,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(f"catalog rule: {error}")
     print(f"{report.changed} of {report.total} appeals change matter or destination")
     for move in report.moves:
-        print(f"  {move['from']:>16} -> {move['to']:<16} {move['count']:>5}  "
-              f"e.g. {', '.join(move['examples'])}")  # fmt: skip
+        print(
+            f"  {move['from']:>16} -> {move['to']:<16} {move['count']:>5}  "
+            f"e.g. {', '.join(move['examples'])}"
+        )
     if args.report:
         payload = {"catalog_errors": errors, **report.to_dict()}
         Path(args.report).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))

@@ -65,12 +65,15 @@ def appeal_docs(city: City) -> list[dict[str, Any]]:
                     "street": street,
                     "unit": lead,
                     "co_handlers": co,
+                    "handlers": [u for u in (lead, *co) if u],
                     "state": "dispatched" if lead else "transferred",
                 }
             )
     # Not placed yet: the router has not decided.
     for n in range(3):
-        docs.append({"_id": f"unplaced|{n}", "state": "received", "co_handlers": []})
+        docs.append(
+            {"_id": f"unplaced|{n}", "state": "received", "co_handlers": [], "handlers": []}
+        )
     return docs
 
 
@@ -202,9 +205,7 @@ def test_visible_filter_shapes(city: City) -> None:
     assert visible_filter(staff(city, "operator", None)) == {}
     assert visible_filter(staff(city, "coordinator", "JA-JAS-OPS")) == {"street": "JA-JAS"}
     assert visible_filter(staff(city, "dispatcher", "JA-DC")) == {"district": "JA"}
-    assert visible_filter(staff(city, "unit_staff", "JA-JAS-UE")) == {
-        "$or": [{"unit": "JA-JAS-UE"}, {"co_handlers": "JA-JAS-UE"}]
-    }
+    assert visible_filter(staff(city, "unit_staff", "JA-JAS-UE")) == {"handlers": "JA-JAS-UE"}
 
 
 def test_scoped_merges_side_by_side_or_under_and(city: City) -> None:

@@ -6,12 +6,14 @@ import pytest
 
 from services.routing.domain.catalog_change import check_catalog_change
 from services.routing.domain.replay import compare_catalogs, destination
-from services.routing.domain.router import RouteRequest, Router
+from services.routing.domain.router import Router, RouteRequest
 from shared.city import City, Matter, MatterCatalog
 
 
 def _with(catalog: MatterCatalog, *matters: Matter, drop: str | None = None) -> MatterCatalog:
-    kept = tuple(m for m in catalog.matters if m.code != drop and m.code not in {x.code for x in matters})
+    kept = tuple(
+        m for m in catalog.matters if m.code != drop and m.code not in {x.code for x in matters}
+    )
     return MatterCatalog(urgency=catalog.urgency, matters=(*kept, *matters))
 
 
@@ -50,7 +52,9 @@ def test_owner_moved_to_a_street_unit_needs_approval(city: City) -> None:
     assert street is not None
     reassigned = street.model_copy(update={"owner": "greening_sanitation"})
     errors = check_catalog_change(city.catalog, _with(city.catalog, reassigned))
-    assert len(errors) == 1 and "community_mgmt to street unit kind greening_sanitation" in errors[0]
+    assert (
+        len(errors) == 1 and "community_mgmt to street unit kind greening_sanitation" in errors[0]
+    )
 
 
 def test_blank_approval_does_not_count(city: City) -> None:

@@ -56,9 +56,9 @@ def test_addresses_are_placed(gazetteer: Gazetteer, address: str, community: str
     ("address", "community", "fixed"),
     [("愚圆路168弄", "JA-JAS-C03", "愚园路"), ("乌鲁木齐路88号", "JA-JAS-C01", "乌鲁木齐北路")],
 )
-def test_typos_within_reason(gazetteer: Gazetteer, address: str, community: str, fixed: str) -> (
-    None
-):
+def test_typos_within_reason(
+    gazetteer: Gazetteer, address: str, community: str, fixed: str
+) -> None:
     placement = gazetteer.resolve(address)
     assert placement.community == community
     assert placement.method.endswith("fuzzy")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from services.routing.domain.router import RouteRequest, Router
+from services.routing.domain.router import Router, RouteRequest
 from shared.city import City, load_city
 
 JURISDICTION = {
@@ -32,10 +32,16 @@ JURISDICTION = {
                         {
                             "code": "HD-ZGC-1",
                             "name": "科学院社区",
-                            "addresses": [{"road": "科学院南路", "from": 1, "to": 99},
-                                          {"estate": "科源小区"}],  # fmt: skip
-                            "boundary": [[116.30, 39.97], [116.31, 39.97], [116.31, 39.98],
-                                         [116.30, 39.98]],  # fmt: skip
+                            "addresses": [
+                                {"road": "科学院南路", "from": 1, "to": 99},
+                                {"estate": "科源小区"},
+                            ],
+                            "boundary": [
+                                [116.30, 39.97],
+                                [116.31, 39.97],
+                                [116.31, 39.98],
+                                [116.30, 39.98],
+                            ],
                         },
                         {
                             "code": "HD-ZGC-2",
@@ -55,18 +61,44 @@ MATTERS = {
         "advice": {"sign_minutes": 240, "respond_hours": 48, "resolve_workdays": 15},
     },
     "matters": [
-        {"code": "road.lights", "name": "路灯不亮", "urgency": "normal",
-         "owner": "road_maintenance", "keywords": ["路灯", "灯不亮"],
-         "examples": ["路灯坏了好几天"]},
-        {"code": "env.fumes", "name": "油烟扰民", "urgency": "normal", "owner": "city_ops",
-         "co_handlers": ["urban_enforcement"], "comprehensive": True,
-         "keywords": ["油烟", "排烟"], "examples": ["饭店油烟直排"]},
-        {"code": "env.air", "name": "工厂废气", "urgency": "normal", "owner": "environment",
-         "scope": "district", "keywords": ["废气", "刺鼻"], "examples": ["工厂排放刺鼻废气"]},
-        {"code": "oos.fire", "name": "火灾（转119）", "urgency": "urgent", "owner": None,
-         "out_of_scope": True, "keywords": ["着火"], "examples": ["着火了"]},
+        {
+            "code": "road.lights",
+            "name": "路灯不亮",
+            "urgency": "normal",
+            "owner": "road_maintenance",
+            "keywords": ["路灯", "灯不亮"],
+            "examples": ["路灯坏了好几天"],
+        },
+        {
+            "code": "env.fumes",
+            "name": "油烟扰民",
+            "urgency": "normal",
+            "owner": "city_ops",
+            "co_handlers": ["urban_enforcement"],
+            "comprehensive": True,
+            "keywords": ["油烟", "排烟"],
+            "examples": ["饭店油烟直排"],
+        },
+        {
+            "code": "env.air",
+            "name": "工厂废气",
+            "urgency": "normal",
+            "owner": "environment",
+            "scope": "district",
+            "keywords": ["废气", "刺鼻"],
+            "examples": ["工厂排放刺鼻废气"],
+        },
+        {
+            "code": "oos.fire",
+            "name": "火灾（转119）",
+            "urgency": "urgent",
+            "owner": None,
+            "out_of_scope": True,
+            "keywords": ["着火"],
+            "examples": ["着火了"],
+        },
     ],
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,17 @@ import pytest
 from services.routing.domain.router import (
     LabelledAppeal,
     RouteOutcome,
-    RouteRequest,
     Router,
+    RouteRequest,
     RouterModelError,
 )
 from shared.city import City, MatterCatalog
 
 
 def test_plain_matter_goes_to_the_owner_unit_of_the_street(router: Router) -> None:
-    outcome = router.route(RouteRequest("华山路二百五十号对面人行道上有个井盖翘起来了", "华山路250号"))
+    outcome = router.route(
+        RouteRequest("华山路二百五十号对面人行道上有个井盖翘起来了", "华山路250号")
+    )
     assert outcome.dispatched
     assert (outcome.street, outcome.community) == ("JA-JAS", "JA-JAS-C02")
     assert (outcome.matter, outcome.unit, outcome.urgency) == (
@@ -52,7 +54,12 @@ def test_district_scope_goes_to_the_district_department(router: Router) -> None:
 @pytest.mark.parametrize(
     ("text", "address", "number", "matter"),
     [
-        ("快点！华山路一百号那边有人在抢包，往南边跑了", "华山路100号", "110", "oos.crime_in_progress"),
+        (
+            "快点！华山路一百号那边有人在抢包，往南边跑了",
+            "华山路100号",
+            "110",
+            "oos.crime_in_progress",
+        ),
         ("垃圾箱房着火了，火很大", "华山公寓", "119", "oos.fire"),
         ("我爸胸口痛得厉害，喘不上气", None, "120", "oos.medical_emergency"),
     ],
@@ -129,7 +136,9 @@ def test_low_confidence_is_triaged_at_the_district_of_the_place(city: City) -> N
 
 
 def test_valid_matter_hint_is_trusted(router: Router) -> None:
-    outcome = router.route(RouteRequest("请处理一下", "华山路120号", matter_hint="road.street_light"))
+    outcome = router.route(
+        RouteRequest("请处理一下", "华山路120号", matter_hint="road.street_light")
+    )
     assert (outcome.matter, outcome.unit) == ("road.street_light", "JA-JAS-RM")
     assert outcome.dispatched
 

@@ -1,0 +1,177 @@
+"""``appeals bench``: measure the whole system against its raw infrastructure on this machine.
+
+    appeals bench --duration 60 [--rate 200] [--workers 2] [--json] [--data-dir DIR]
+    appeals bench --target http://host:8000 --bootstrap host:9092 [--mongo-url URL] ...
+    appeals bench --soak --duration 600 --rate 100
+    appeals bench seed --appeals 200000 [--mongo-url URL]   # at-scale data, straight in
+    appeals bench chart RESULT.json --out docs/bench/bench.png
+
+Without ``--target`` the embedded stack is started on free ports in a temporary directory and
+stopped at the end. One line a second shows progress; ``--json`` prints the result as the last
+line (one JSON object), ``--out`` keeps it in a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command (and its ``seed`` and ``chart`` tools) to ``appeals``."""
+    bench = subparsers.add_parser(
+        "bench", help="benchmark the system against raw broker/database/HTTP baselines"
+    )
+    bench.add_argument("--duration", type=float, default=60.0, help="seconds of load (a day)")
+    bench.add_argument("--rate", type=float, default=200.0, help="mean appeals per second")
+    bench.add_argument("--workers", type=int, default=1, help="routing and metrics workers")
+    bench.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
+    bench.add_argument("--json", action="store_true", help="print the result as the last line")
+    bench.add_argument("--out", type=Path, help="write the full result JSON here")
+    bench.add_argument("--chart", type=Path, help="draw the chart (PNG) here")
+    bench.add_argument("--data-dir", type=Path, help="keep the stack's data here (else a temp dir)")
+    bench.add_argument("--target", help="base URL of a running appeals service (no own stack)")
+    bench.add_argument("--bootstrap", help="with --target: the broker, host:port")
+    bench.add_argument("--mongo-url", help="with --target: the database URL (baselines, staff)")
+    bench.add_argument("--broker-profile", default="noida", choices=["noida", "tansu", "kafka"])
+    bench.add_argument("--soak", action="store_true", help="flat load; RSS sampled throughout")
+    bench.add_argument("--shape", choices=["day", "flat"], default="day")
+    bench.add_argument("--no-baselines", action="store_true")
+    bench.add_argument("--baseline-messages", type=int, default=50_000)
+    bench.add_argument("--burst", type=int, default=5000, help="routing burst size (0: none)")
+    bench.add_argument("--staff", type=int, default=200, help="appeals staff carry to closed")
+    bench.add_argument("--py-spy", type=Path, help="profile appeals and routing into this dir")
+    bench.add_argument("--drain", type=float, default=60.0, help="max seconds to wait after")
+    bench.set_defaults(func=_run)
+    tools = bench.add_subparsers(dest="bench_command", metavar="TOOL")
+
+    seed = tools.add_parser("seed", help="bulk-insert realistic appeals straight into MongoDB")
+    seed.add_argument("--appeals", type=int, required=True)
+    seed.add_argument("--mongo-url", help="database URL (else a fresh SecantusDB is started)")
+    seed.add_argument("--database", default="appeals")
+    seed.add_argument("--batch", type=int, default=1000)
+    seed.add_argument("--no-event-log", action="store_true", help="only the appeal documents")
+    seed.add_argument("--samples-out", type=Path, help="write ids/tracking numbers/tokens here")
+    seed.add_argument("--json", action="store_true")
+    seed.set_defaults(func=_run_seed)
+
+    chart = tools.add_parser("chart", help="draw the chart of a saved result")
+    chart.add_argument("result", type=Path)
+    chart.add_argument("--out", type=Path, default=Path("docs/bench/bench.png"))
+    chart.set_defaults(func=_run_chart)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from services.bench.report import draw_chart, summary_lines
+    from services.bench.runner import BenchOptions, run_bench
+
+    options = BenchOptions(
+        duration=args.duration,
+        rate=args.rate,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        data_dir=args.data_dir,
+        target=args.target,
+        bootstrap=args.bootstrap,
+        mongo_url=args.mongo_url,
+        profile=args.broker_profile,
+        soak=args.soak,
+        shape=args.shape,
+        baselines=not args.no_baselines,
+        baseline_messages=args.baseline_messages,
+        burst=args.burst,
+        staff=args.staff,
+        py_spy=args.py_spy,
+        drain_seconds=args.drain,
+        keep_data=args.data_dir is not None,
+    )
+
+    def say(line: str) -> None:
+        # Progress goes to stderr when --json is asked, so stdout's last line is the JSON.
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    result = run_bench(options, say=say)
+    for line in summary_lines(result):
+        say(line)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+    if args.chart:
+        say(f"chart: {draw_chart(result, args.chart)}")
+    if args.json:
+        flat = {
+            **result["headline"],
+            "detail": {k: v for k, v in result.items() if k != "headline"},
+        }
+        print(json.dumps(flat, ensure_ascii=False, default=str), flush=True)
+    return 0
+
+
+def _run_seed(args: argparse.Namespace) -> int:
+    from services.bench.seed import seed_appeals
+    from services.bench.stackctl import reference_city
+    from shared.city import load_city
+    from shared.embedded import start_database
+
+    city_dir = reference_city()
+    city = load_city(city_dir / "jurisdiction.yaml", city_dir / "matters.yaml")
+    database = None
+    url = args.mongo_url
+    if url is None:
+        data = Path(tempfile.mkdtemp(prefix="appeals-seed-"))
+        print(f"starting a database in {data} ...", file=sys.stderr, flush=True)
+        database = start_database(data_dir=data)
+        url = database.url
+    last = [0.0]
+
+    def progress(done: int, seconds: float) -> None:
+        if seconds - last[0] >= 5 or done == args.appeals:
+            last[0] = seconds
+            print(f"  {done:>9,} appeals  {done / seconds:8,.0f}/s", file=sys.stderr, flush=True)
+
+    try:
+        t0 = time.perf_counter()
+        result = asyncio.run(
+            seed_appeals(
+                url,
+                city,
+                args.appeals,
+                database=args.database,
+                batch=args.batch,
+                with_event_log=not args.no_event_log,
+                progress=progress,
+            )
+        )
+        out: dict[str, Any] = {
+            "appeals": result.appeals,
+            "events": result.events,
+            "seconds": round(result.seconds, 1),
+            "appeals_per_s": round(result.appeals_per_s, 1),
+            "events_per_s": round(result.events / result.seconds, 1) if result.seconds else 0,
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "mongo_url": url,
+        }
+        if args.samples_out:
+            args.samples_out.write_text(json.dumps(result.samples, ensure_ascii=False))
+            out["samples_out"] = str(args.samples_out)
+    finally:
+        if database is not None:
+            database.stop()
+    print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+    return 0
+
+
+def _run_chart(args: argparse.Namespace) -> int:
+    from services.bench.report import draw_chart
+
+    result = json.loads(args.result.read_text())
+    print(draw_chart(result, args.out))
+    return 0

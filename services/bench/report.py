@@ -1,0 +1,157 @@
+"""Turning a benchmark result into words, a chart and a profile summary.
+
+``summary_lines`` is what a person reads at the end of a run; ``draw_chart`` writes the PNG
+that BENCHMARKS.md shows (matplotlib, imported only when a chart is asked for);
+``profile_summary`` reads py-spy's raw (collapsed-stack) output and says where the time went.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+__all__ = ["draw_chart", "profile_summary", "summary_lines"]
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """A short human-readable account of the run."""
+    head = result["headline"]
+    system = result.get("system", {})
+    ratios = head.get("ratios", {})
+    lines = [
+        "",
+        f"system: {system.get('created')} appeals created of {system.get('sent')} requests "
+        f"({system.get('resends')} resends, {system.get('resends_answered_with_original')} "
+        "answered with the original)",
+        f"  accepted/s {_fmt(head['accepted_per_s'])}   dispatched/s {_fmt(head['appeals_per_s'])}"
+        f"   routing decisions/s {_fmt(head['routing_events_per_s'])}",
+        f"  intake -> routed (read from appeals.events): p50 {_fmt(head['p50_ms'], ' ms')}  "
+        f"p95 {_fmt(head['p95_ms'], ' ms')}  p99 {_fmt(head['p99_ms'], ' ms')}",
+        f"  outcomes {system.get('outcomes')}  without outcome {system.get('without_outcome')}",
+        f"  lag at end {head.get('lag_end')}",
+        f"baselines: broker {_fmt(head['baseline_broker_msgs_per_s'])} msg/s, "
+        f"db insert_one {_fmt(head['baseline_db_writes_per_s'])}/s "
+        f"update_one {_fmt(head['baseline_db_updates_per_s'])}/s, "
+        f"http no-op {_fmt(head['baseline_http_req_per_s'])} req/s",
+        f"ratios: {ratios}",
+        f"routing capacity (burst): {_fmt(head.get('routing_capacity_per_s'))} decisions/s",
+        f"rss MB: {head.get('rss_mb')}",
+    ]
+    if "staff" in result:
+        lines.append(f"staff phase: {result['staff']}")
+    return lines
+
+
+def draw_chart(result: dict[str, Any], out: Path) -> Path:
+    """Throughput per second with the offered load, latency percentiles, stage vs baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    head = result["headline"]
+    progress = result.get("progress", [])
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    ax = axes[0]
+    ts = [p["t"] for p in progress]
+    ax.plot(ts, [p["accepted_per_s"] for p in progress], label="accepted/s (intake)")
+    outcomes = [p["outcomes"] for p in progress]
+    ax.plot(ts, [b - a for a, b in zip([0, *outcomes[:-1]], outcomes, strict=True)],
+            label="routed/s (read back)")  # fmt: skip
+    ax2 = ax.twinx()
+    ax2.plot(ts, [p["lag"].get("routing", 0) for p in progress], "r:", label="routing lag")
+    ax2.set_ylabel("routing consumer lag (messages)")
+    ax.set_xlabel("seconds into the run (a day compressed)")
+    ax.set_ylabel("appeals per second")
+    ax.set_title("Throughput over the compressed day")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="upper right", fontsize=8)
+
+    ax = axes[1]
+    system = result.get("system", {})
+    rows = [
+        ("HTTP answer", system.get("http_latency_ms", {})),
+        ("intake->stored decision", system.get("latency_occurred_ms", {})),
+        ("intake->routed (read)", system.get("latency_ms", {})),
+    ]
+    qs = ["p50", "p95", "p99"]
+    width = 0.25
+    for i, (label, summary) in enumerate(rows):
+        ax.bar([x + i * width for x in range(len(qs))],
+               [summary.get(q) or 0 for q in qs], width, label=label)  # fmt: skip
+    ax.axhline(250, color="k", ls="--", lw=1, label="target p99 250 ms")
+    ax.set_xticks([x + width for x in range(len(qs))], qs)
+    ax.set_ylabel("milliseconds")
+    ax.set_yscale("log")
+    ax.set_title("Latency percentiles")
+    ax.legend(fontsize=8)
+
+    ax = axes[2]
+    pairs = [
+        ("intake vs\nno-op HTTP", head.get("accepted_per_s"), head.get("baseline_http_req_per_s")),
+        ("routing burst vs\nbroker", head.get("routing_capacity_per_s"),
+         head.get("baseline_broker_msgs_per_s")),
+        ("db writes vs\ninsert_one", head.get("db_writes_per_s"),
+         head.get("baseline_db_writes_per_s")),
+    ]  # fmt: skip
+    labels = [p[0] for p in pairs]
+    xs = range(len(pairs))
+    ax.bar([x - 0.2 for x in xs], [p[2] or 0 for p in pairs], 0.4, label="baseline", color="0.7")
+    ax.bar([x + 0.2 for x in xs], [p[1] or 0 for p in pairs], 0.4, label="system stage")
+    for x, (_l, value, base) in zip(xs, pairs, strict=True):
+        if value and base:
+            ax.annotate(f"{value / base:.0%}", (x + 0.2, value), ha="center", va="bottom")
+    ax.set_xticks(list(xs), labels, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("per second")
+    ax.set_title("Each stage against its raw baseline")
+    ax.legend(fontsize=8)
+    fig.suptitle(
+        f"appeals bench: {result['options']['rate']:.0f}/s mean ({result['options']['shape']}), "
+        f"{result['options']['duration_s']:.0f} s, workers={result['options']['workers']}"
+    )
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
+    """Self and inclusive shares of py-spy raw output (``frame;frame;... count`` lines)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        own[_short(frames[-1])] += count
+        for name in {_short(f) for f in frames}:
+            inclusive[name] += count
+
+    def share(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(k, round(v / total, 3)) for k, v in counter.most_common(top)] if total else []
+
+    return {"samples": total, "self": share(own), "inclusive": share(inclusive)}
+
+
+def _short(frame: str) -> str:
+    # "function (path/to/module.py:123)" -> "function (module.py)"
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    short = "/".join(parts[-2:]) if parts else path
+    return f"{name} ({short})"
