@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -80,6 +81,7 @@ def _run_up(args: argparse.Namespace) -> int:
         print(f"\nFAILED: {exc}", file=sys.stderr, flush=True)
         stack.stop()
         return 1
+    _seed_demo_accounts(stack)
     print(f"\nThe appeals system is up (data in {config.data_dir.resolve()}):")
     for label, url in stack.urls().items():
         print(f"  {label:<18} {url}")
@@ -101,6 +103,25 @@ def _run_up(args: argparse.Namespace) -> int:
         print("\nstopping ...", flush=True)
         stack.stop()
     return 0
+
+
+def _seed_demo_accounts(stack: Any) -> None:
+    """One login per role for the demo city, so a newcomer can try the staff side at once.
+
+    Passwords are made up and printed once (or taken from APPEALS_DEMO_PASSWORD); accounts
+    that exist are left alone on later runs.
+    """
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "staff", "seed-demo"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    print("\nDemo staff accounts:")
+    print(result.stdout.rstrip() or result.stderr.rstrip())
 
 
 def _add_serve(subparsers: argparse._SubParsersAction) -> None:

@@ -139,6 +139,7 @@ class Stack:
     database: DatabaseProcess | None = None
     prometheus: PrometheusProcess | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self, say: Callable[[str], None] = print) -> None:
         """Start every part in order, waiting for each; raise StartupError naming the part."""
@@ -162,6 +163,7 @@ class Stack:
             host=cfg.host,
             extra=cfg.extra_env,
         )
+        self.env = env
         for name in ("appeals", "routing", "notify", "metrics"):
             say(f"starting {name} service on {cfg.host}:{cfg.ports[name]} ...")
             try:

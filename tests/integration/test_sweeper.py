@@ -214,9 +214,19 @@ async def test_one_overdue_event_per_missed_deadline_across_a_restart(
 
     doc = await wait_for(lambda: flagged(late, 3), what="three overdue flags")
     assert overdue_in_log(doc) == ["resolve", "respond", "sign"]
-    due_at = {e["data"]["deadline"]: e["data"]["due_at"] for e in doc["events"] if e["type"] == "appeal.overdue"}
-    assert due_at == {"sign": due["sign_by"], "respond": due["respond_by"], "resolve": due["resolve_by"]}
-    assert all(e["actor"]["id"] == "sla-sweeper" for e in doc["events"] if e["type"] == "appeal.overdue")
+    due_at = {
+        e["data"]["deadline"]: e["data"]["due_at"]
+        for e in doc["events"]
+        if e["type"] == "appeal.overdue"
+    }
+    assert due_at == {
+        "sign": due["sign_by"],
+        "respond": due["respond_by"],
+        "resolve": due["resolve_by"],
+    }
+    assert all(
+        e["actor"]["id"] == "sla-sweeper" for e in doc["events"] if e["type"] == "appeal.overdue"
+    )
     doc = await wait_for(lambda: flagged(signed, 2), what="two overdue flags")
     assert overdue_in_log(doc) == ["resolve", "respond"]
 
@@ -229,9 +239,9 @@ async def test_one_overdue_event_per_missed_deadline_across_a_restart(
     await wait_for(lambda: flagged(after_restart, 3), what="the restarted sweeper")
 
     for appeal_id, expected in ((late, 3), (signed, 2)):
-        doc = await store.get(appeal_id)
-        assert doc is not None
-        assert len(overdue_in_log(doc)) == expected, overdue_in_log(doc)
+        stored = await store.get(appeal_id)
+        assert stored is not None
+        assert len(overdue_in_log(stored)) == expected, overdue_in_log(stored)
 
     on_broker = overdue_on_broker(broker.bootstrap, {late, signed, after_restart}, 8)
     per_appeal = {

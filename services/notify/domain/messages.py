@@ -68,7 +68,7 @@ class MessageComposer:
             subject = body = short = trigger.type
             payload: dict[str, Any] = {
                 "delivery_key": delivery.key,
-                "event": _jsonable(trigger.as_doc()),
+                "event": _jsonable(trigger.as_envelope()),
             }
         else:
             variables: dict[str, Any] = {
@@ -81,7 +81,7 @@ class MessageComposer:
                 "context": notice.context,
                 "role": notice.role,
                 "recipient": notice.recipient.id,
-                "tracking_no": reach.tracking_no or trigger.data.get("tracking_no"),
+                "tracking_no": trigger.data.get("tracking_no") or reach.tracking_no,
                 "name": reach.name,
                 "link": link,
             }
@@ -115,7 +115,7 @@ class MessageComposer:
         """Residents: their status page by tracking number; staff: the appeal in the UI."""
         notice = delivery.notice
         if notice.recipient.kind == "resident":
-            tracking_no = reach.tracking_no or notice.trigger.data.get("tracking_no")
+            tracking_no = notice.trigger.data.get("tracking_no") or reach.tracking_no
             return f"{self.base_url}/status/{tracking_no}" if tracking_no else None
         if notice.recipient.kind == "unit":
             return f"{self.base_url}/appeals/{notice.trigger.appeal_id}"

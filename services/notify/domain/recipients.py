@@ -65,6 +65,8 @@ class Trigger:
     community: str | None = None
     unit: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    schema_version: int = 1
+    actor: Mapping[str, Any] | None = None
 
     @classmethod
     def from_event(cls, event: EventEnvelope) -> Trigger:
@@ -78,6 +80,8 @@ class Trigger:
             community=event.community,
             unit=event.unit,
             data=dict(event.data),
+            schema_version=event.schema_version,
+            actor=event.actor.model_dump(mode="json"),
         )
 
     def as_doc(self) -> dict[str, Any]:
@@ -87,6 +91,23 @@ class Trigger:
             "type": self.type,
             "appeal_id": self.appeal_id,
             "occurred_at": self.occurred_at,
+            "street": self.street,
+            "community": self.community,
+            "unit": self.unit,
+            "data": dict(self.data),
+            "schema_version": self.schema_version,
+            "actor": dict(self.actor) if self.actor is not None else None,
+        }
+
+    def as_envelope(self) -> dict[str, Any]:
+        """The event as on appeals.events (what webhook subscribers receive)."""
+        return {
+            "event_id": self.id,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "appeal_id": self.appeal_id,
+            "occurred_at": self.occurred_at,
+            "actor": dict(self.actor) if self.actor is not None else None,
             "street": self.street,
             "community": self.community,
             "unit": self.unit,
@@ -105,6 +126,8 @@ class Trigger:
             community=doc.get("community"),
             unit=doc.get("unit"),
             data=dict(doc.get("data") or {}),
+            schema_version=int(doc.get("schema_version") or 1),
+            actor=doc.get("actor"),
         )
 
 

@@ -148,4 +148,6 @@ def test_a_webhook_carries_the_event_and_its_delivery_key(
     assert message.to == ("https://hooks.example.org/x",)
     assert message.payload["delivery_key"] == delivery.key
     assert message.payload["event"]["type"] == "appeal.resolved"
+    assert message.payload["event"]["event_id"] == t.id
+    assert message.payload["event"]["actor"]["kind"] == "staff"
     assert message.payload["event"]["occurred_at"] == NOW.isoformat()
