@@ -162,3 +162,17 @@ def test_the_hotline_needs_a_logged_in_operator(
     )
     assert refused.status_code == 403
     assert "operator" in refused.text
+
+
+def test_the_routing_service_suggests_matters_and_addresses(
+    services: RunningServices, http: httpx.Client
+) -> None:
+    matters = http.get(
+        services.url("routing", "/api/v1/suggest/matters"), params={"text": "井盖不见了"}
+    )
+    assert matters.status_code == 200
+    assert matters.json()[0]["matter"] == "road.manhole_cover"
+    addresses = http.get(services.url("routing", "/api/v1/suggest/addresses"), params={"q": "华山"})
+    assert addresses.status_code == 200
+    assert any(a["community"] == "JA-JAS-C01" for a in addresses.json())
+    assert http.get(services.url("routing", "/api/v1/suggest/matters")).status_code == 422

@@ -155,6 +155,28 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     async def warm_up() -> None:
         router()
 
+    # Suggestions for the operator console as the call is typed in: the appeals service asks
+    # these over HTTP (it never imports the router).
+    @app.page("/api/v1/suggest/matters")
+    async def suggest_matters(web: Any, request: Any) -> Any:
+        text = (request.query.get("text") or "").strip()[:2000]
+        if not text:
+            return web.json({"detail": "query parameter 'text' is required"}, status=422)
+        city = router().city
+        return web.json(
+            [
+                {"matter": code, "name": city.catalog.by_code()[code].name, "score": score}
+                for code, score in router().suggest_matters(text, k=5)
+            ]
+        )
+
+    @app.page("/api/v1/suggest/addresses")
+    async def suggest_addresses(web: Any, request: Any) -> Any:
+        prefix = (request.query.get("q") or "").strip()[:100]
+        if not prefix:
+            return web.json({"detail": "query parameter 'q' is required"}, status=422)
+        return web.json(router().suggest_addresses(prefix, k=10))
+
     @app.agent(events)
     async def route(stream: faust.StreamT[bytes]) -> None:
         async for event_ctx in stream.events():
