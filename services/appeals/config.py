@@ -17,6 +17,8 @@ class AppealsSettings(CommonSettings):
     """Environment: APPEALS_HTTP_PORT, APPEALS_RELAY_BATCH, ..."""
 
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # The largest request body accepted (the longest appeal text is 4,000 characters).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     relay_batch: int = Field(default=200, ge=1, le=5000)
     # The relay is woken by every local write; this poll picks up what other replicas or a
     # crash left behind.

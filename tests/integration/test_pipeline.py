@@ -176,3 +176,16 @@ def test_the_routing_service_suggests_matters_and_addresses(
     assert addresses.status_code == 200
     assert any(a["community"] == "JA-JAS-C01" for a in addresses.json())
     assert http.get(services.url("routing", "/api/v1/suggest/matters")).status_code == 422
+
+
+def test_an_oversized_body_is_refused_before_parsing(
+    services: RunningServices, http: httpx.Client
+) -> None:
+    body = b'{"text": "' + b"x" * (100 * 1024) + b'", "address": "a"}'
+    response = http.post(
+        services.url("appeals", "/api/v1/appeals"),
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]

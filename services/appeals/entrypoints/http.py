@@ -23,6 +23,7 @@ from services.appeals.domain.access import can_read
 from services.appeals.domain.intake import AppealCreate, HotlineAppealCreate
 from services.appeals.domain.lifecycle import Staff
 from services.appeals.entrypoints.auth import CurrentStaff, auth_router, require_roles
+from services.appeals.entrypoints.limits import BodySizeLimit
 from services.appeals.entrypoints.open311 import open311_router
 from services.appeals.entrypoints.queues_api import merge_router, queues_router
 from services.appeals.entrypoints.resident_api import resident_router
@@ -114,6 +115,7 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     api = APIRouter(prefix="/api/v1")
 
     async def intake(
