@@ -48,6 +48,11 @@ class AppealsSettings(CommonSettings):
     due_soon_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     # Resident status look-ups per client IP per minute (429 beyond).
     status_rate_limit_per_minute: int = Field(default=20, ge=1, le=10_000)
+    # --- Staff UI hook (entrypoints/ui.py): the routing service's web server, asked for matter
+    # suggestions and address completion while an operator types a call in
+    # (APPEALS_ROUTING_URL). The console degrades to the plain catalog when it does not answer.
+    routing_url: str = "http://127.0.0.1:8002"
+    routing_timeout_seconds: float = Field(default=1.5, gt=0, le=30)
 
     @field_validator("open311_api_keys", mode="before")
     @classmethod

@@ -32,7 +32,7 @@ from shared.events import Actor, AppealReceived, encode, new_event
 from shared.kafka import make_producer
 from shared.topics import APPEAL_EVENTS
 
-__all__ = ["routing_burst", "staff_phase"]
+__all__ = ["routing_burst", "staff_phase", "staff_tokens"]
 
 
 async def routing_burst(
@@ -124,6 +124,24 @@ def _add_account(env: dict[str, str], username: str, role: str, unit: str | None
     return password
 
 
+async def staff_tokens(
+    appeals_url: str, env: dict[str, str], accounts: dict[str, tuple[str, str | None]]
+) -> dict[str, str]:
+    """Create one account per entry (key -> (role, unit)), log each in; key -> bearer token."""
+    run = secrets.token_hex(3)
+    tokens: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=appeals_url, timeout=60) as client:
+        for key, (role, unit) in accounts.items():
+            user = f"bench-{run}-{key}".lower()
+            password = await asyncio.to_thread(_add_account, env, user, role, unit)
+            response = await client.post(
+                "/api/v1/auth/login", json={"username": user, "password": password}
+            )
+            response.raise_for_status()
+            tokens[key] = response.json()["token"]
+    return tokens
+
+
 async def staff_phase(
     appeals_url: str,
     dispatched: dict[str, str],
@@ -136,25 +154,11 @@ async def staff_phase(
     """Sign, respond, resolve, review and close up to ``appeals`` dispatched appeals."""
     busiest = [u for u, _ in Counter(dispatched.values()).most_common(units)]
     chosen = [(a, u) for a, u in dispatched.items() if u in busiest][:appeals]
-    run = secrets.token_hex(3)
-    logins: dict[str, tuple[str, str]] = {}
-    for unit in busiest:
-        user = f"bench-{run}-{unit}".lower()
-        logins[unit] = (user, await asyncio.to_thread(_add_account, env, user, "unit_staff", unit))
-    operator = f"bench-{run}-operator"
-    logins["operator"] = (
-        operator,
-        await asyncio.to_thread(_add_account, env, operator, "operator", None),
-    )
+    wanted: dict[str, tuple[str, str | None]] = {u: ("unit_staff", u) for u in busiest}
+    wanted["operator"] = ("operator", None)
+    tokens = await staff_tokens(appeals_url, env, wanted)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=appeals_url, limits=limits, timeout=30) as client:
-        tokens: dict[str, str] = {}
-        for key, (user, password) in logins.items():
-            response = await client.post(
-                "/api/v1/auth/login", json={"username": user, "password": password}
-            )
-            response.raise_for_status()
-            tokens[key] = response.json()["token"]
         steps: list[tuple[str, str, dict[str, Any]]] = [
             ("unit", "sign", {}),
             ("unit", "respond", {"message": "已联系诉求人，正在处理"}),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from services.bench.baselines import broker_baseline, database_baseline, http_baseline
-from services.bench.phases import routing_burst, staff_phase
+from services.bench.phases import routing_burst, staff_phase, staff_tokens
 from services.bench.seed import appeal_document, targets_of
 from services.bench.stackctl import BenchStack, Endpoints, reference_city, rss_mb
 from services.bench.system import SystemRun
@@ -87,8 +87,16 @@ def run_bench(options: BenchOptions, say: Any = print) -> dict[str, Any]:
     city = load_city(city_dir / "jurisdiction.yaml", city_dir / "matters.yaml")
     samples = samples_from_city(city, city_dir / "dev-appeals.jsonl")
     shape: Literal["day", "flat"] = "flat" if options.soak else options.shape
+    # Hotline intake needs logged-in operators, whose accounts are made in the database; a
+    # target given without its database gets web appeals only.
+    hotline = options.target is None or options.mongo_url is not None
     plan = plan_day(
-        samples, rate=options.rate, duration=options.duration, shape=shape, seed=options.seed
+        samples,
+        rate=options.rate,
+        duration=options.duration,
+        shape=shape,
+        seed=options.seed,
+        hotline_share=0.55 if hotline else 0.0,
     )
     own_stack: BenchStack | None = None
     temp_dir: Path | None = None
@@ -136,6 +144,21 @@ def run_bench(options: BenchOptions, say: Any = print) -> dict[str, Any]:
                 last_sample[0] = elapsed
                 rss_samples.append({"t": round(elapsed, 1), "rss_mb": rss_mb(pids)})
 
+        env = {
+            "APPEALS_MONGO_URL": endpoints.mongo_url or "",
+            "APPEALS_MONGO_DB": "appeals",
+            "APPEALS_JURISDICTION_FILE": str(city_dir / "jurisdiction.yaml"),
+            "APPEALS_MATTERS_FILE": str(city_dir / "matters.yaml"),
+        }
+        operators: list[str] = []
+        if hotline:
+            say("logging in hotline operators ...")
+            tokens = asyncio.run(
+                staff_tokens(
+                    endpoints.appeals_url, env, {f"op{n}": ("operator", None) for n in range(4)}
+                )
+            )
+            operators = list(tokens.values())
         if endpoints.bootstrap is None:
             raise SystemExit("--target needs --bootstrap (the broker) to observe the events")
         system = SystemRun(
@@ -149,6 +172,7 @@ def run_bench(options: BenchOptions, say: Any = print) -> dict[str, Any]:
             drain_seconds=options.drain_seconds,
             say=say,
             tick=tick,
+            operator_tokens=operators,
         )
         profilers = (
             _start_profilers(pids, options.py_spy, options.duration + 5) if options.py_spy else []
@@ -169,12 +193,6 @@ def run_bench(options: BenchOptions, say: Any = print) -> dict[str, Any]:
             )
         if options.staff > 0 and endpoints.mongo_url:
             say(f"staff phase: up to {options.staff} appeals signed ... closed ...")
-            env = {
-                "APPEALS_MONGO_URL": endpoints.mongo_url,
-                "APPEALS_MONGO_DB": "appeals",
-                "APPEALS_JURISDICTION_FILE": str(city_dir / "jurisdiction.yaml"),
-                "APPEALS_MATTERS_FILE": str(city_dir / "matters.yaml"),
-            }
             try:
                 result["staff"] = asyncio.run(
                     staff_phase(

@@ -203,6 +203,8 @@ class SystemRun:
     progress: list[dict[str, Any]] = field(default_factory=list)
     # appeal id -> lead unit of every appeal dispatched during the run (for the staff phase)
     observer_dispatched: dict[str, str] = field(default_factory=dict)
+    # Bearer tokens of logged-in operators: hotline intake is recorded by an operator.
+    operator_tokens: list[str] = field(default_factory=list)
 
     async def run(self) -> dict[str, Any]:
         """Send the plan, follow the events until drained, and return the figures."""
@@ -227,12 +229,14 @@ class SystemRun:
                 record = self.records[index]
                 async with slots:
                     record.sent = time.time()
+                    headers = {"Idempotency-Key": item.idempotency_key}
+                    if item.channel == "hotline" and self.operator_tokens:
+                        token = self.operator_tokens[
+                            item.extra.get("operator", 0) % len(self.operator_tokens)
+                        ]
+                        headers["Authorization"] = f"Bearer {token}"
                     try:
-                        response = await client.post(
-                            item.path,
-                            json=item.body,
-                            headers={"Idempotency-Key": item.idempotency_key},
-                        )
+                        response = await client.post(item.path, json=item.body, headers=headers)
                         record.status = response.status_code
                         if response.status_code in (200, 201):
                             body = response.json()

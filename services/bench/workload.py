@@ -178,8 +178,8 @@ def _body(
         body["location"] = {"lon": sample.location[0], "lat": sample.location[1]}
     phone = f"138{rng.randrange(10**8):08d}"
     if channel == "hotline":
+        # No operator_id: the service takes the operator from the login the request carries.
         body["call_id"] = call_id
-        body["operator_id"] = f"op-{rng.randint(1, 40):02d}"
         body["caller_phone"] = phone
         # An operator picks a matter for about half the calls; web residents rarely do.
         if sample.matter and rng.random() < 0.5:
@@ -230,6 +230,7 @@ def plan_day(
                         idempotency_key=original.idempotency_key,
                         kind="resend",
                         of=of,
+                        extra=original.extra,
                     )
                 )
                 continue
@@ -255,7 +256,8 @@ def plan_day(
                 idempotency_key=key,
                 kind=kind,
                 of=of,
-                extra={"sample": sample},
+                # Which of the logged-in operators takes the call (hotline intake needs one).
+                extra={"sample": sample, "operator": rng.randrange(1000)},
             )
         )
         originals.append(len(planned) - 1)

@@ -77,6 +77,10 @@ def service_env(
     }
     for service, port in ports.items():
         env[f"APPEALS_{SERVICES[service].upper()}"] = str(port)
+    # --- Staff UI hook: the appeals service's operator console asks the routing service for
+    # suggestions over HTTP, on whatever port this stack gave it.
+    if "routing" in ports:
+        env["APPEALS_ROUTING_URL"] = f"http://{host}:{ports['routing']}"
     env.update(extra or {})
     return env
 

@@ -28,6 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from kafka import KafkaConsumer
 from pymongo import MongoClient
+from pymongo.database import Database
 
 from services.cli.stack import service_env, start_service
 from shared.embedded import BrokerProcess, DatabaseProcess, ManagedProcess, free_port
@@ -261,7 +262,7 @@ def test_each_email_arrives_exactly_once_across_a_kill_and_restart(
     }
     tag = uuid.uuid4().hex[:10]
     worker = start_worker(broker, mongo, broker_profile, infra_dir, settings, tag=tag)
-    db = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
+    db: Database[dict[str, Any]] = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
     try:
         appeals = [uuid.uuid4().hex[:20] for _ in range(8)]
         db.appeals.insert_many(
@@ -307,7 +308,9 @@ def test_each_email_arrives_exactly_once_across_a_kill_and_restart(
                 data=AppealResolved(result="已修复"),
             )
             events += [received, dispatched, resolved]
-            email = db.appeals.find_one({"_id": appeal_id})["contact"]["email"]
+            stored = db.appeals.find_one({"_id": appeal_id})
+            assert stored is not None
+            email = stored["contact"]["email"]
             expected[f"{received.event_id}:resident:{appeal_id}:email"] = [email]
             expected[f"{dispatched.event_id}:unit:DH-HB-RM:email"] = ["duty.rm@example.org"]
             expected[f"{resolved.event_id}:resident:{appeal_id}:email"] = [email]
@@ -366,6 +369,7 @@ def test_each_email_arrives_exactly_once_across_a_kill_and_restart(
             {"appeal_id": {"$in": appeals}, "recipient": "unit:DH-HB-RM"}
         ) == len(appeals)
         pipeline_fields = db.deliveries.find_one({"appeal_id": appeals[0]})
+        assert pipeline_fields is not None
         assert pipeline_fields["event_type"] and pipeline_fields["appeal_id"] == appeals[0]
         assert_no_personal_data(worker.log_path, ["resident0@example.com", "duty.rm@example.org"])
     finally:
@@ -407,7 +411,7 @@ def test_sms_gateway_failing_for_a_while_is_retried_and_delivers_once(
 ) -> None:
     worker, receiver = http_world
     appeal_id = uuid.uuid4().hex[:20]
-    db = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
+    db: Database[dict[str, Any]] = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
     try:
         db.appeals.insert_one(appeal_doc(appeal_id, phone="13800000000"))
         event = new_event(
@@ -506,9 +510,10 @@ def test_a_permanently_failing_webhook_is_dead_lettered_and_counted(
     ).hexdigest()
     assert headers["X-Appeals-Signature"] == f"sha256={signed}"
 
-    db = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
+    db: Database[dict[str, Any]] = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
     try:
         doc = db.deliveries.find_one({"_id": letter["key"]})
+        assert doc is not None
         assert doc["state"] == "failed" and doc["retryable"] is False
     finally:
         db.client.close()
@@ -592,7 +597,7 @@ def test_staff_inbox_streams_live_and_reminds_once_before_a_deadline(
         time.sleep(0.2)
     stop.set()
     assert not failures, failures
-    db = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
+    db: Database[dict[str, Any]] = MongoClient(mongo.url, tz_aware=True)[worker.db_name]
     try:
         inbox = list(db.inbox.find({"appeal_id": appeal_id}))
         assert sorted(d["event_type"] for d in inbox) == [

@@ -117,7 +117,8 @@ async def test_a_units_queues_sort_mask_and_page(desk: Desk) -> None:
     # another unit's staff may not read this unit's queues; the street's viewer may
     assert (await listing(desk, "other_unit", f"{RM_QUEUES}/new")).status_code == 403
     assert (await listing(desk, "viewer", f"{RM_QUEUES}/new")).status_code == 200
-    anonymous = await desk.http.get(desk.url(f"{RM_QUEUES}/new"))
+    async with httpx.AsyncClient(timeout=10) as stranger:  # no session cookie
+        anonymous = await stranger.get(desk.url(f"{RM_QUEUES}/new"))
     assert anonymous.status_code == 401
 
 

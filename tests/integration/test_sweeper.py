@@ -215,7 +215,7 @@ async def test_one_overdue_event_per_missed_deadline_across_a_restart(
     doc = await wait_for(lambda: flagged(late, 3), what="three overdue flags")
     assert overdue_in_log(doc) == ["resolve", "respond", "sign"]
     due_at = {
-        e["data"]["deadline"]: e["data"]["due_at"]
+        e["data"]["deadline"]: datetime.fromisoformat(e["data"]["due_at"].replace("Z", "+00:00"))
         for e in doc["events"]
         if e["type"] == "appeal.overdue"
     }

@@ -28,6 +28,7 @@ from services.appeals.entrypoints.open311 import open311_router
 from services.appeals.entrypoints.queues_api import merge_router, queues_router
 from services.appeals.entrypoints.resident_api import resident_router
 from services.appeals.entrypoints.staff_api import staff_router
+from services.appeals.entrypoints.ui import mount_ui
 from services.appeals.service_layer.intake import UnknownMatter, submit_appeal
 from shared.events import Actor
 
@@ -241,6 +242,9 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
     app.include_router(resident_router)
     app.include_router(merge_router)
     app.include_router(staff_router)
+    # --- Staff UI hook (entrypoints/ui.py): HTML pages at /, /login, /operator, /queue ...,
+    # live updates at /ui/events, static files at /static.
+    mount_ui(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

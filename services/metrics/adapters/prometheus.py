@@ -24,6 +24,8 @@ and rate), never on counters or histograms, which would multiply the bucket seri
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter as Tally
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -97,6 +99,10 @@ class AppealMetrics:
     min_sample: int = MIN_SAMPLE
     # Label sets written by the last set_figures of each period, to drop stale ones next time.
     _figure_series: dict[str, dict[str, set[_Key]]] = field(default_factory=dict, repr=False)
+    # The backlog gauges' values, so a label set that drops to zero is removed: the gauges then
+    # read the same whether moved event by event or reloaded from the facts after a restart.
+    _backlog_counts: Tally[_Key] = field(default_factory=Tally, repr=False)
+    _overdue_counts: Tally[_Key] = field(default_factory=Tally, repr=False)
 
     # ---------------------------------------------------------------- appeal lifecycle
 
@@ -126,8 +132,8 @@ class AppealMetrics:
         elif kind == "appeal.closed":
             self.closed.labels(*here).inc()
         self._observe_durations(before, after)
-        _move(self.backlog, _backlog_key(before), _backlog_key(after))
-        _move(self.overdue_backlog, _overdue_key(before), _overdue_key(after))
+        _move(self.backlog, self._backlog_counts, _backlog_key(before), _backlog_key(after))
+        _move(self.overdue_backlog, self._overdue_counts, _overdue_key(before), _overdue_key(after))
 
     def _observe_durations(self, before: AppealFacts | None, after: AppealFacts) -> None:
         start = after.dispatched_at
@@ -146,9 +152,11 @@ class AppealMetrics:
         """Set the backlog gauges from the whole facts table (at start-up, after a rebuild)."""
         self.backlog.clear()
         self.overdue_backlog.clear()
+        self._backlog_counts.clear()
+        self._overdue_counts.clear()
         for appeal in facts:
-            _move(self.backlog, None, _backlog_key(appeal))
-            _move(self.overdue_backlog, None, _overdue_key(appeal))
+            _move(self.backlog, self._backlog_counts, None, _backlog_key(appeal))
+            _move(self.overdue_backlog, self._overdue_counts, None, _overdue_key(appeal))
 
     # ---------------------------------------------------------------- figures per level
 
@@ -332,13 +340,20 @@ def _overdue_key(facts: AppealFacts | None) -> _Key | None:
     return _place(facts.place)
 
 
-def _move(gauge: Gauge, old: _Key | None, new: _Key | None) -> None:
+def _move(gauge: Gauge, counts: Tally[_Key], old: _Key | None, new: _Key | None) -> None:
     if old == new:
         return
     if old is not None:
-        gauge.labels(*old).dec()
+        counts[old] -= 1
+        if counts[old] > 0:
+            gauge.labels(*old).set(counts[old])
+        else:
+            del counts[old]
+            with contextlib.suppress(KeyError):
+                gauge.remove(*old)
     if new is not None:
-        gauge.labels(*new).inc()
+        counts[new] += 1
+        gauge.labels(*new).set(counts[new])
 
 
 def _figure_key(f: LevelFigures, period: str) -> _Key:

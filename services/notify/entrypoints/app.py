@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import faust
 import orjson
@@ -28,7 +29,9 @@ from pymongo.errors import PyMongoError
 from services.notify.adapters.prometheus import NotifyMetrics
 from services.notify.bootstrap import Wiring, build
 from services.notify.config import NotifySettings
+from services.notify.domain.privacy import scrub
 from services.notify.entrypoints.stream import add_stream_page
+from shared.city import load_city
 from shared.events import EventEnvelope, InvalidEvent, decode_event
 from shared.faust_app import dead_letter, make_faust_app
 from shared.topics import APPEAL_EVENTS, DEAD_LETTERS
@@ -43,6 +46,8 @@ DELIVERIES_DLQ = DEAD_LETTERS["notify.deliveries"]
 def create_app(settings: NotifySettings | None = None) -> faust.App:
     """The faust app with its agent, timers, stream page and metrics."""
     settings = settings or NotifySettings()
+    # Loaded now so that a broken city file stops the worker at start, not at the first event.
+    city = load_city(settings.jurisdiction_file, settings.matters_file)
     registry = CollectorRegistry()
     metrics = NotifyMetrics(registry)
     app = make_faust_app(
@@ -73,7 +78,9 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
     async def wiring() -> Wiring:
         async with lock:
             if "wiring" not in state:
-                built = build(settings, metrics=metrics, dead_letter=dead_letter_delivery)
+                built = build(
+                    settings, metrics=metrics, dead_letter=dead_letter_delivery, city=city
+                )
                 await built.ensure_indexes()
                 state["wiring"] = built
         return state["wiring"]
@@ -116,7 +123,18 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
                 metrics.invalid.inc()
                 await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
                 continue
-            await handle(event)
+            try:
+                await handle(event)
+            except Exception as exc:
+                # A bug met by one event must not stop every other appeal's notices: the event
+                # is parked on the dead-letter topic (with the error) for a person to look at.
+                log.exception(
+                    "cannot handle %s",
+                    event.type,
+                    extra={"appeal_id": event.appeal_id, "event_id": event.event_id},
+                )
+                error = scrub(f"notify: {type(exc).__name__}: {exc}")[:500]
+                await dead_letter(app, APPEAL_EVENTS, event_ctx, error)
 
     @app.timer(interval=settings.retry_scan_seconds)
     async def retry_deliveries() -> None:
@@ -131,6 +149,13 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
             await (await wiring()).notifier.remind_due()
         except Exception:
             log.exception("reminder scan failed")
+
+    def close(sender: Any, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        wired = state.pop("wiring", None)
+        return wired.close() if wired is not None else None
+
+    # faust types signal receivers by a Protocol mypy cannot match a plain function to.
+    app.on_before_shutdown.connect(cast(Any, close))
 
     add_stream_page(app, settings, wiring)
     return app

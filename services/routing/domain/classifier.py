@@ -48,8 +48,8 @@ class TrainingText:
 class ClassifierSettings:
     """Knobs of the classifier; the defaults were chosen by cross-validation (docs/routing.md)."""
 
-    regularisation: float = 8.0  # logistic regression C
-    keyword_boost: float = 1.2  # weight of keyword evidence against the model's log-odds
+    regularisation: float = 100.0  # logistic regression C
+    keyword_boost: float = 0.3  # weight of keyword evidence against the model's log-odds
     catalog_weight: float = 1.0  # sample weight of catalog keywords/examples
     appeal_weight: float = 1.0  # sample weight of labelled appeals
     char_ngrams: tuple[int, int] = (1, 3)
