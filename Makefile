@@ -47,8 +47,10 @@ format: $(STAMP)
 	$(BIN)/ruff format shared services tests
 	$(BIN)/ruff check --fix shared services tests
 
+# The full benchmark (own stack on free ports; docs/bench/ and BENCHMARKS.md explain the figures).
 bench: install
-	$(BIN)/appeals bench --duration 60
+	$(BIN)/appeals bench --duration 60 --rate 200 --out .appeals/bench/result.json \
+		--chart .appeals/bench/bench.png
 
 clean:
 	rm -rf .appeals .pytest_cache .mypy_cache

@@ -32,7 +32,9 @@ def make_faust_app(
     **options: Any,
 ) -> faust.App:
     """A faust app for one service, configured for the broker profile in ``settings``."""
-    profile_options = faust_settings(settings.broker_profile)
+    profile_options = faust_settings(
+        settings.broker_profile, app_id=app_id, instance_id=settings.worker_id
+    )
     data_dir = data_dir or Path(".appeals") / "faust" / app_id
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(

@@ -49,6 +49,8 @@ class BrokerProfile:
     faust: dict[str, Any] = field(default_factory=dict)
     # How long after an ack a record is certainly on the broker's disk (0: at the ack).
     durable_after_s: float = 0.0
+    # Static group membership (KIP-345): a restarted worker rejoins under its old identity.
+    static_membership: bool = False
 
 
 BROKER_PROFILES: dict[str, BrokerProfile] = {
@@ -60,6 +62,10 @@ BROKER_PROFILES: dict[str, BrokerProfile] = {
         # Idempotence as in production: noida supports InitProducerId (tests/conformance).
         producer={"acks": "all", "enable_idempotence": True, "linger_ms": 2},
         durable_after_s=2.0,
+        # noida never evicts a member that died without leaving (kill -9): the group stays
+        # blocked for good. A restarted worker with the same group.instance.id takes its
+        # place at once (tests/conformance).
+        static_membership=True,
         consumer={"session_timeout_ms": 10000, "heartbeat_interval_ms": 1000},
         faust={
             "topic_replication_factor": 1,
@@ -89,21 +95,35 @@ def make_producer(bootstrap: str, profile: str, **overrides: Any) -> AIOKafkaPro
 
 
 def make_consumer(
-    *topics: str, bootstrap: str, profile: str, group_id: str | None, **overrides: Any
+    *topics: str,
+    bootstrap: str,
+    profile: str,
+    group_id: str | None,
+    instance_id: str | None = None,
+    **overrides: Any,
 ) -> AIOKafkaConsumer:
-    """An aiokafka consumer with manual commits and the profile's settings."""
+    """An aiokafka consumer with manual commits and the profile's settings.
+
+    ``instance_id`` names this worker within its group; it is used as the static
+    group.instance.id where the profile asks for static membership.
+    """
     options: dict[str, Any] = {
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         **BROKER_PROFILES[profile].consumer,
         **overrides,
     }
+    if BROKER_PROFILES[profile].static_membership and group_id and instance_id:
+        options["group_instance_id"] = f"{group_id}-{instance_id}"
     return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **options)
 
 
-def faust_settings(profile: str) -> dict[str, Any]:
-    """Extra faust.App settings for a broker profile."""
-    return dict(BROKER_PROFILES[profile].faust)
+def faust_settings(profile: str, *, app_id: str = "", instance_id: str = "") -> dict[str, Any]:
+    """Extra faust.App settings for a broker profile (and this worker's static identity)."""
+    options = dict(BROKER_PROFILES[profile].faust)
+    if BROKER_PROFILES[profile].static_membership and app_id and instance_id:
+        options["consumer_group_instance_id"] = f"{app_id}-{instance_id}"
+    return options
 
 
 async def ensure_topics(

@@ -32,3 +32,6 @@ class CommonSettings(BaseSettings):
     matters_file: Path = DEMO_CITY / "matters.yaml"
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     bind_host: str = "127.0.0.1"
+    # Tells workers of one service apart (static consumer-group membership on brokers that
+    # need it); give each worker process of a service its own.
+    worker_id: str = Field(default="1", pattern=r"^[A-Za-z0-9_.-]{1,40}$")

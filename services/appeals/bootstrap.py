@@ -105,6 +105,7 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
             bootstrap=bootstrap_servers,
             profile=profile,
             group_id="appeals-decisions",
+            instance_id=settings.worker_id,
         ),
         lambda: make_producer(bootstrap_servers, profile),
         handle,

@@ -45,6 +45,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"ratios: {ratios}",
         f"routing capacity (burst): {_fmt(head.get('routing_capacity_per_s'))} decisions/s",
         f"rss MB: {head.get('rss_mb')}",
+        f"cpu (share of one core during the run): {result.get('cpu_core_share')}",
+        f"load average at the end of the run: {result.get('machine_load')}",
     ]
     if "staff" in result:
         lines.append(f"staff phase: {result['staff']}")
@@ -63,10 +65,15 @@ def draw_chart(result: dict[str, Any], out: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     ax = axes[0]
     ts = [p["t"] for p in progress]
+    offered = result.get("system", {}).get("offered_per_second", [])
+    ax.plot([i + 0.5 for i in range(len(offered))], offered, color="0.6", label="offered/s")
     ax.plot(ts, [p["accepted_per_s"] for p in progress], label="accepted/s (intake)")
-    outcomes = [p["outcomes"] for p in progress]
-    ax.plot(ts, [b - a for a, b in zip([0, *outcomes[:-1]], outcomes, strict=True)],
-            label="routed/s (read back)")  # fmt: skip
+    # Progress ticks are about a second apart, more when the machine is busy: divide by dt.
+    routed = [
+        (b["outcomes"] - a["outcomes"]) / max(b["t"] - a["t"], 1e-9)
+        for a, b in zip([{"t": 0.0, "outcomes": 0}, *progress[:-1]], progress, strict=True)
+    ]
+    ax.plot(ts, routed, label="routed/s (read back)")
     ax2 = ax.twinx()
     ax2.plot(ts, [p["lag"].get("routing", 0) for p in progress], "r:", label="routing lag")
     ax2.set_ylabel("routing consumer lag (messages)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +22,7 @@ from typing import Any, Literal
 from services.bench.baselines import broker_baseline, database_baseline, http_baseline
 from services.bench.phases import routing_burst, staff_phase, staff_tokens
 from services.bench.seed import appeal_document, targets_of
-from services.bench.stackctl import BenchStack, Endpoints, reference_city, rss_mb
+from services.bench.stackctl import BenchStack, Endpoints, cpu_seconds, reference_city, rss_mb
 from services.bench.system import SystemRun
 from services.bench.workload import peak_factor, plan_day, samples_from_city
 from shared.city import load_city
@@ -178,7 +179,17 @@ def run_bench(options: BenchOptions, say: Any = print) -> dict[str, Any]:
             _start_profilers(pids, options.py_spy, options.duration + 5) if options.py_spy else []
         )
         say(f"system run: {len(plan)} requests over {options.duration:.0f} s ({shape}) ...")
+        cpu_before, wall_before = cpu_seconds(pids), time.perf_counter()
         result["system"] = asyncio.run(system.run())
+        # Share of one core each process used during the run: tells CPU-bound from waiting.
+        wall = time.perf_counter() - wall_before
+        cpu_after = cpu_seconds(pids)
+        result["cpu_core_share"] = {
+            name: round((cpu_after[name] - before) / wall, 3)
+            for name, before in cpu_before.items()
+            if name in cpu_after
+        }
+        result["machine_load"] = list(os.getloadavg())
         result["progress"] = system.progress
         for profiler in profilers:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -238,9 +249,9 @@ async def _baselines(
         say(f"  {found['database']}")
     say("baseline: no-op FastAPI endpoint ...")
     bodies = [item.body for item in plan[: max(2000, min(len(plan), 10_000))]]
-    while len(bodies) < 5000:
+    while len(bodies) < 2000:
         bodies = bodies + bodies
-    found["http"] = await http_baseline(bodies[:5000], concurrency=options.concurrency)
+    found["http"] = await http_baseline(bodies[:2000], concurrency=options.concurrency)
     say(f"  {found['http']}")
     return found
 

@@ -230,7 +230,7 @@ def appeal_document(
         "return_count": 0,
         "returned_by": [],
         "reopen_count": 0,
-        "deadlines": deadlines if dispatched else {},
+        "deadlines": deadlines if dispatched else None,
         "overdue_flags": [],
         "paused_since": None,
         "pause_reason": None,

@@ -17,7 +17,7 @@ import psutil
 from services.cli.stack import Stack, StackConfig, service_env, start_service
 from shared.embedded import DEFAULT_BROKER, REPO_ROOT, BrokerKind, ManagedProcess, free_port
 
-__all__ = ["BenchStack", "Endpoints", "reference_city", "rss_mb"]
+__all__ = ["BenchStack", "Endpoints", "cpu_seconds", "reference_city", "rss_mb"]
 
 SCALED_SERVICES = ("routing", "metrics")
 
@@ -147,3 +147,23 @@ def rss_mb(pids: dict[str, int]) -> dict[str, float]:
             continue
         sizes[name] = round(total / 2**20, 1)
     return sizes
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) each process and its children have used so far."""
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            proc = psutil.Process(pid)
+            procs = [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            continue
+        total = 0.0
+        for each in procs:
+            try:
+                times = each.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        used[name] = round(total, 2)
+    return used

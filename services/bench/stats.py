@@ -56,7 +56,7 @@ def per_second(timestamps: Iterable[float], start: float, end: float) -> list[in
     """How many timestamps fall in each whole second of [start, end)."""
     buckets = [0] * max(0, math.ceil(end - start))
     for t in timestamps:
-        index = int(t - start)
+        index = math.floor(t - start)
         if 0 <= index < len(buckets):
             buckets[index] += 1
     return buckets

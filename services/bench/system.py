@@ -31,7 +31,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.bench.stats import percentile, rate, summarize
+from services.bench.stats import per_second, percentile, rate, summarize
 from services.bench.workload import PlannedAppeal
 from shared.kafka import make_consumer
 from shared.mongo import make_client
@@ -278,7 +278,7 @@ class SystemRun:
                     seen_outcomes, stall_since = len(observer.outcome_at), None
                 elif stall_since is None:
                     stall_since = now
-                if now > drain_until or (stall_since is not None and now - stall_since > 20):
+                if now > drain_until or (stall_since is not None and now - stall_since > 30):
                     self.say(f"giving up on {outstanding} appeals without a routing outcome")
                     break
             await sending
@@ -389,7 +389,11 @@ class SystemRun:
             name: round(rate(counters_after.get(name, 0) - before, outcome_window), 1)
             for name, before in counters_before.items()
         }
+        scheduled_at = [r.scheduled for r in self.records if r.scheduled]
         return {
+            "offered_per_second": per_second(
+                scheduled_at, start, max(scheduled_at, default=start) + 1
+            ),
             "planned": len(self.plan),
             "sent": len(sent),
             "created": len(created),

@@ -395,3 +395,60 @@ async def test_faust_table_recovers_from_changelog_after_worker_restart(
     # and what lag monitoring reads, so they must count every record.
     changelog = f"{app_id}-counts-changelog"
     assert sum([await end_offset(broker, changelog, p) for p in (0, 1)]) == 301
+
+
+# ---------------------------------------------------------------------- kill -9 and the group
+
+KILLABLE = Path(__file__).with_name("killable_consumer.py")
+
+
+def _member(broker: BrokerProcess, topic: str, group: str, instance: str | None) -> Any:
+    import subprocess
+
+    argv = [sys.executable, str(KILLABLE), broker.bootstrap, topic, group]
+    if instance:
+        argv.append(instance)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def _assigned_within(process: Any, seconds: float) -> bool:
+    """Whether the member reports an assignment in time (the process is killed either way)."""
+    try:
+        return _assigned_within_keep(process, seconds)
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def _kill_then_rejoin(broker: BrokerProcess, instance: str | None, within: float) -> bool:
+    topic, group = unique("kill"), unique("kill-group")
+    await ensure_topics(broker.bootstrap, {topic: 2})
+    first = _member(broker, topic, group, instance)
+    assert await asyncio.to_thread(_assigned_within_keep, first, 60), "first member never joined"
+    first.kill()  # kill -9: it never leaves the group
+    first.wait()
+    return await asyncio.to_thread(
+        _assigned_within, _member(broker, topic, group, instance), within
+    )
+
+
+def _assigned_within_keep(process: Any, seconds: float) -> bool:
+    """Whether the member reports an assignment in time (it keeps running)."""
+    import threading
+
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return bool(lines and lines[0].startswith("assigned"))
+
+
+@broken_on("noida", "a member killed without leaving is never evicted; its group stays blocked")
+async def test_a_killed_member_is_evicted_and_a_new_one_joins(broker: BrokerProcess) -> None:
+    # session timeout 10 s: eviction and a rejoin well within 45 s on a correct broker
+    assert await _kill_then_rejoin(broker, None, within=45)
+
+
+async def test_a_killed_static_member_rejoins_under_its_instance_id(broker: BrokerProcess) -> None:
+    # The noida profile relies on this (shared/kafka.py static_membership).
+    assert await _kill_then_rejoin(broker, unique("instance"), within=45)

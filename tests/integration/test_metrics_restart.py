@@ -185,7 +185,7 @@ def make_plans(streets: list[str], count: int, base: datetime, seed: int) -> lis
                 emit(
                     "appeal.reviewed",
                     resolved + timedelta(minutes=1),
-                    AppealReviewed(satisfaction=satisfaction, solved=satisfaction != "unsatisfied"),  # type: ignore[arg-type]
+                    AppealReviewed(satisfaction=satisfaction, solved=satisfaction != "unsatisfied"),
                     a.unit,
                 )
                 emit("appeal.closed", resolved + timedelta(minutes=2), AppealClosed(), a.unit)

@@ -46,7 +46,7 @@ def test_web_and_hotline_appeals_are_dispatched_end_to_end(
 ) -> None:
     before = http.get(services.url("metrics", "/metrics")).text
     dispatched_before = metric_value(
-        before, "appeals_by_state", {"street": "JA-JAS", "state": "dispatched"}
+        before, "appeals_backlog", {"street": "JA-JAS", "state": "dispatched"}
     )
     web = http.post(
         services.url("appeals", "/api/v1/appeals"),
@@ -104,7 +104,7 @@ def test_web_and_hotline_appeals_are_dispatched_end_to_end(
 
     def counted() -> float | None:
         text = http.get(services.url("metrics", "/metrics")).text
-        value = metric_value(text, "appeals_by_state", {"street": "JA-JAS", "state": "dispatched"})
+        value = metric_value(text, "appeals_backlog", {"street": "JA-JAS", "state": "dispatched"})
         return value if value >= dispatched_before + 2 else None
 
     poll(counted, timeout=30, what="metrics counting both dispatched appeals")

@@ -489,7 +489,9 @@ TRANSITIONS: Mapping[type[Command], Transition] = {
         ),
         Transition(
             Merge,
-            frozenset({"received", "triage"}),
+            # A duplicate the router dispatched confidently can still be merged before any
+            # unit has started on it.
+            frozenset({"received", "triage", "dispatched"}),
             ("appeal.merged",),
             {"operator": Scope.ANY, **_DISTRICT_STAFF},
         ),
@@ -497,7 +499,8 @@ TRANSITIONS: Mapping[type[Command], Transition] = {
             Supervise,
             OPEN_STATES - {"received"},
             ("appeal.supervised",),
-            {"coordinator": Scope.STREET, **_DISTRICT_STAFF},
+            # system: the SLA sweeper escalates overdue appeals to the street, then the district.
+            {"coordinator": Scope.STREET, **_DISTRICT_STAFF, "system": Scope.ANY},
         ),
         Transition(
             AcknowledgeSupervision,
@@ -1012,7 +1015,7 @@ _SUPERVISION_LEVEL: dict[str, str] = {
 
 
 def _supervise(ctx: _Context, cmd: Supervise) -> list[EventEnvelope]:
-    level = _SUPERVISION_LEVEL.get(ctx.actor.role)
+    level = cmd.level if ctx.actor.role == "system" else _SUPERVISION_LEVEL.get(ctx.actor.role)
     if cmd.level != level:
         raise CommandRefused(
             403, f"a {ctx.actor.role} supervises at {level} level, not {cmd.level}"

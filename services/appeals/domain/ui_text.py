@@ -291,8 +291,38 @@ _CHANNELS: _M = {
     "channel.open311": ("Open311", "Open311"),
 }
 
+_FIELDS: _M = {
+    "field.text": ("内容", "text"),
+    "field.address": ("地址", "address"),
+    "field.matter": ("事项", "matter"),
+    "field.lead_unit": ("承办单位", "lead unit"),
+    "field.co_handlers": ("协办单位", "co-handlers"),
+    "field.by": ("派单方", "by"),
+    "field.to": ("转至", "to"),
+    "field.dispatch_center": ("派单中心", "dispatch centre"),
+    "field.reason": ("理由", "reason"),
+    "field.returned_by": ("退单单位", "returned by"),
+    "field.workdays": ("工作日", "working days"),
+    "field.message": ("联系情况", "message"),
+    "field.result": ("结果", "result"),
+    "field.solved": ("已解决", "solved"),
+    "field.satisfaction": ("满意度", "satisfaction"),
+    "field.comment": ("意见", "comment"),
+    "field.level": ("级别", "level"),
+    "field.note": ("说明", "note"),
+    "field.deadline": ("时限", "deadline"),
+    "field.master_id": ("主工单", "master appeal"),
+    "field.internal": ("内部", "internal"),
+    "field.confidence": ("置信度", "confidence"),
+    "field.reasons": ("依据", "reasons"),
+    "urgency.urgent": ("紧急", "urgent"),
+    "urgency.normal": ("一般", "normal"),
+    "urgency.advice": ("建议类", "advice"),
+}
+
 MESSAGES: Mapping[str, tuple[str, str]] = {
     **_GENERAL,
+    **_FIELDS,
     **_STATES,
     **_EVENTS,
     **_ROLES,

@@ -533,6 +533,13 @@ async def logout(request: Request) -> Response:
 # ---------------------------------------------------------------------------- operator
 
 
+def _error_page(request: Request, account: StaffAccount | None, status_code: int) -> HTMLResponse:
+    key = "error.forbidden" if status_code == 403 else "error.not_found"
+    return _render(
+        request, "error.html", {"message_key": key}, account=account, status_code=status_code
+    )
+
+
 def _require_role(account: StaffAccount, *roles: str) -> None:
     if account.role not in roles:
         raise HTTPException(403, detail=f"this page needs the role {' or '.join(roles)}")
@@ -546,7 +553,8 @@ def _matters(city: City) -> list[dict[str, str]]:
 async def operator_console(request: Request) -> Response:
     """The hotline intake form: keyboard first, suggestions as the operator types."""
     account = await _require_account(request)
-    _require_role(account, "operator", "dispatcher")
+    if account.role not in ("operator", "dispatcher"):
+        return _error_page(request, account, 403)
     return _operator_form(request, account, {}, [])
 
 
@@ -922,7 +930,10 @@ def _desk_route(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     async def page(request: Request) -> Response:
         account = await _require_account(request)
         staff = account.as_staff()
-        panel = await _desk_panel(request, spec, account)
+        try:
+            panel = await _desk_panel(request, spec, account)
+        except HTTPException as exc:
+            return _error_page(request, account, exc.status_code)
         return _render(
             request,
             "desk.html",
@@ -1044,13 +1055,7 @@ async def appeal_page(appeal_id: str, request: Request) -> Response:
     staff = account.as_staff()
     doc = await context.store.get(appeal_id[:64])
     if doc is None or not can_read(staff, doc):
-        return _render(
-            request,
-            "error.html",
-            {"message_key": "error.not_found"},
-            account=account,
-            status_code=404,
-        )
+        return _error_page(request, account, 404)
     city = context.city
     history = [
         {

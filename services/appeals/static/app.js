@@ -55,17 +55,20 @@
   var panel = document.getElementById("live-panel");
   var refreshing = null;
   var fresh = {};
+  // Leave the panel alone while someone works in it (an open form, a focused field or
+  // button): replacing it would close the form under their hands. Try again shortly.
+  function busy() {
+    var active = document.activeElement;
+    return Boolean(panel.querySelector("details[open]") ||
+      (active && active !== document.body && panel.contains(active) &&
+       /INPUT|TEXTAREA|SELECT|BUTTON|SUMMARY/.test(active.tagName)));
+  }
   function refreshPanel() {
     if (!panel || !panel.dataset.src) { return; }
     if (refreshing) { clearTimeout(refreshing); }
     refreshing = setTimeout(function () {
       refreshing = null;
-      // Leave an open form alone: someone is typing a reason into it.
-      var active = document.activeElement;
-      if (active && panel.contains(active) && /INPUT|TEXTAREA|SELECT/.test(active.tagName)) {
-        refreshPanel();
-        return;
-      }
+      if (busy()) { refreshPanel(); return; }
       fetch(panel.dataset.src, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) {
           if (r.redirected || r.status === 401) { window.location = "/login"; return null; }
@@ -73,6 +76,7 @@
         })
         .then(function (html) {
           if (html === null || html === undefined) { return; }
+          if (busy()) { refreshPanel(); return; }  // they started working while we fetched
           var doc = new DOMParser().parseFromString(html, "text/html");
           panel.replaceChildren.apply(panel, Array.prototype.slice.call(doc.body.childNodes));
           Object.keys(fresh).forEach(function (id) {

@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.metrics.domain import (
     MIN_SAMPLE,
+    NONE,
     RATES,
     AppealFacts,
     LevelFigures,
@@ -112,9 +113,9 @@ class AppealMetrics:
             return
         here = _place(after.place)
         kind = event.type
-        if kind == "appeal.received":
+        if _counted_as_received(after) and not _counted_as_received(before):
             self.received.labels(*here, after.channel).inc()
-        elif kind == "appeal.dispatched":
+        if kind == "appeal.dispatched":
             self.dispatched.labels(*here).inc()
         elif kind == "appeal.returned" and after.current is not None:
             self.returned.labels(*_place(after.current.place)).inc()
@@ -326,6 +327,19 @@ def build_metrics(registry: CollectorRegistry, *, min_sample: int = MIN_SAMPLE) 
 
 def _place(place: Place) -> tuple[str, str, str]:
     return place.district, place.street, place.unit
+
+
+def _counted_as_received(facts: AppealFacts | None) -> bool:
+    """Whether ``appeals_received_total`` has counted this appeal.
+
+    Intake does not know the place (routing finds it), so an appeal is counted once its place
+    is first known (its dispatch or triage), or when it leaves unplaced (transferred, merged);
+    a receipt that already carries a street counts at once. So "received per district" works.
+    """
+    if facts is None or facts.received_at is None:
+        return False
+    placed = facts.place.street != NONE or facts.place.unit != NONE
+    return placed or facts.state in ("transferred", "merged")
 
 
 def _backlog_key(facts: AppealFacts | None) -> _Key | None:

@@ -22,7 +22,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from typing import Any, TextIO
@@ -133,6 +133,39 @@ def _prefetch(cursor: Any) -> Iterator[Doc]:
         raise failure[0]
 
 
+class _Writer:
+    """Writes batches in a thread, so the database stores one batch while the next is folded."""
+
+    def __init__(self, write: Callable[[list[Doc]], None]) -> None:
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="facts-writer", daemon=True)
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not _END:
+            if not self._failure:
+                try:
+                    self._write(batch)
+                except BaseException as exc:
+                    self._failure.append(exc)
+
+    def put(self, batch: list[Doc]) -> None:
+        if self._failure:
+            raise self._failure[0]
+        self._queue.put(batch)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(_END)
+        self._thread.join()
+        if self._failure and exc[0] is None:
+            raise self._failure[0]
+
+
 def _folded(docs: Iterator[Doc], districts: Mapping[str, str]) -> Iterator[AppealFacts]:
     """Fold events sorted by appeal id; yield each appeal's facts when its events end."""
     facts: AppealFacts | None = None
@@ -187,25 +220,24 @@ def rebuild(
                     flush=True,
                 )
 
-    batch: list[Doc] = []
-
-    def write() -> None:
-        if not batch:
-            return
+    def write(batch: list[Doc]) -> None:
         if since is None:
             target.insert_many(batch, ordered=False)
         else:
             target.bulk_write(
                 [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in batch], ordered=False
             )
-        batch.clear()
 
-    for facts in _folded(events(), districts):
-        counted["appeals"] += 1
-        batch.append(facts_document(facts))
-        if len(batch) >= WRITE_BATCH:
-            write()
-    write()
+    with _Writer(write) as writer:
+        batch: list[Doc] = []
+        for facts in _folded(events(), districts):
+            counted["appeals"] += 1
+            batch.append(facts_document(facts))
+            if len(batch) >= WRITE_BATCH:
+                writer.put(batch)
+                batch = []
+        if batch:
+            writer.put(batch)
     if since is None:
         _swap(db, f"{collection}_rebuild", collection)
     db[collection].create_indexes(

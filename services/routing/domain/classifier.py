@@ -57,27 +57,44 @@ class ClassifierSettings:
 
 # A clause that denies being about something: 我说的不是消防的事情, 不是狗的问题, 我不是要办低保.
 _DENIAL = re.compile(r"(?<!是)不是.{0,12}(?:的事|的问题|要|说)|not about|isn'?t about")
+# The topic a denial names: 不是[狗]的问题, 不是[消防]的事情, 不是要办[低保].
+_DENIED_TOPIC = re.compile(r"不是(?:说|讲|反映)?(?:要办|要)?([^，的]{1,4}?)(?:的事|的问题|啊|$)")
 # A clause pointing at an earlier, wrong dispatch: 上次你们派给绿化市容了.
 _EARLIER = re.compile(r"上次|派给|派到|转给|转到|last time")
 # From here on the caller adds something on the side: 顺便说一下, 另外.
 _ASIDE = re.compile(r"顺便|另外|还有就是|还有啊|by the way|also,")
+_HOUSE_NUMBER = re.compile(r"[0-9零〇一二两三四五六七八九十百千]+(?:号楼|号|弄|支弄|室)")
 _MAIN = re.compile(r"主要是|主要问题|最主要|重点是|mainly|main problem")
 
 
 def focus(text: str) -> str:
-    """The part of an appeal that states its main complaint (see the module docstring)."""
+    """The part of an appeal that states its main complaint (see the module docstring).
+
+    A denied topic (不是狗的问题) is also removed where it recurs in the kept clauses, so the
+    word the caller said it is *not* about does not decide the matter.
+    """
     parts = clauses(normalise(text))
     kept: list[str] = []
+    denied: list[str] = []
     aside = False
     for part in parts:
         if _ASIDE.search(part):
             aside = True
-        if aside or _DENIAL.search(part) or _EARLIER.search(part):
+        if _DENIAL.search(part):
+            denied.extend(m.group(1) for m in _DENIED_TOPIC.finditer(part))
+            continue
+        if aside or _EARLIER.search(part):
             continue
         kept.append(part)
         if _MAIN.search(part):
             kept.append(part)
-    return "，".join(kept) if kept else normalise(text)
+    if not kept:
+        return normalise(text)
+    result = "，".join(kept)
+    for topic in denied:
+        if len(topic) >= 1:
+            result = result.replace(topic, " ")
+    return result
 
 
 class MatterClassifier:
@@ -88,14 +105,21 @@ class MatterClassifier:
         catalog: MatterCatalog,
         training: Sequence[TrainingText] = (),
         settings: ClassifierSettings | None = None,
-        extra_words: Iterable[str] = (),
+        place_names: Iterable[str] = (),
     ) -> None:
         self.settings = settings or ClassifierSettings()
+        places = sorted({normalise(p) for p in place_names if len(p.strip()) >= 2}, key=len)
+        # Road and estate names say where, not what: left in, a few labelled appeals from one
+        # road would teach the model that the road itself means their matter.
+        self._places = (
+            re.compile("|".join(re.escape(p) for p in reversed(places))) if places else None
+        )
         self.catalog = catalog
         self.codes = [m.code for m in catalog.matters]
         if not self.codes:
             raise ValueError("the matter catalog is empty: nothing to classify into")
-        add_words([*(k for m in catalog.matters for k in m.keywords), *extra_words])
+        self._jieba_words = [*(k for m in catalog.matters for k in m.keywords), *places]
+        add_words(self._jieba_words)
         self._keywords = self._keyword_weights(catalog)
         docs = self._catalog_texts(catalog) + list(training)
         unknown = {d.matter for d in docs} - set(self.codes)
@@ -122,6 +146,12 @@ class MatterClassifier:
         # Classes never seen in training (no keywords, no examples) get no column: map back.
         self._columns = [int(c) for c in self._model.classes_]
         self._fast = _LinearScorer(self._words, self._chars, self._model, self.settings.char_ngrams)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # jieba's dictionary lives in the process, not in the pickle: teach it again, or a
+        # loaded model would see 窨井盖 cut differently from how it was trained.
+        self.__dict__.update(state)
+        add_words(self._jieba_words)
 
     # ------------------------------------------------------------------ training data
 
@@ -154,9 +184,11 @@ class MatterClassifier:
                 out.setdefault(keyword, []).append((matter.code, weight))
         return out
 
-    @staticmethod
-    def _prepare(text: str) -> str:
-        return expand(focus(text))
+    def _prepare(self, text: str) -> str:
+        focused = focus(text)
+        if self._places is not None:
+            focused = self._places.sub(" ", focused)
+        return expand(_HOUSE_NUMBER.sub(" ", focused))
 
     # ------------------------------------------------------------------ scoring
 

@@ -174,14 +174,17 @@ class Router:
             for a in training
             if a.text and a.text.strip()
         ]
-        classifier = MatterClassifier(city.catalog, texts, settings, extra_words=gazetteer.words())
-        return cls(
+        classifier = MatterClassifier(city.catalog, texts, settings, place_names=gazetteer.words())
+        router = cls(
             city,
             classifier,
             gazetteer,
             threshold=threshold,
             default_dispatch_center=default_dispatch_center,
         )
+        # The first routing pays for lazy set-up (jieba's caches, regex compilation): pay now.
+        router.route(RouteRequest(city.catalog.matters[0].name))
+        return router
 
     def save(self, path: str | Path) -> None:
         """Persist the trained classifier (the city files are loaded again at start-up)."""

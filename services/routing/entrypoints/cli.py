@@ -255,6 +255,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         "folds": args.folds,
         "metrics": figures,
         "route_ms_per_appeal": cv.route_ms,
+        "route_cpu_ms_per_appeal": cv.route_cpu_ms,
         "train_s_per_router": cv.train_s,
         "threshold_curve": curve,
         "learning_curve": learning,
@@ -298,7 +299,8 @@ def _print_eval(report: dict[str, Any], out: TextIO) -> None:
         f"  (false transfers {m['false_transfers']})\n"
     )
     w(
-        f"  routing time                {report['route_ms_per_appeal']:.3f} ms/appeal, "
+        f"  routing time                {report['route_ms_per_appeal']:.3f} ms/appeal wall, "
+        f"{report['route_cpu_ms_per_appeal']:.3f} ms CPU; "
         f"training {report['train_s_per_router']:.2f} s/router\n"
     )
     w("precision / coverage by threshold:\n")

@@ -271,3 +271,16 @@ def test_model_of_another_catalog_is_refused(router: Router, city: City, tmp_pat
     (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
     with pytest.raises(RouterModelError):
         Router.load(tmp_path / "junk.pkl", city)
+
+
+def test_loading_a_model_teaches_jieba_its_words_again(
+    router: Router, city: City, tmp_path: Path
+) -> None:
+    import jieba
+
+    path = tmp_path / "model.pkl"
+    router.save(path)
+    jieba.del_word("下水道盖子")  # as in a fresh process that never trained
+    assert jieba.dt.FREQ.get("下水道盖子") == 0
+    Router.load(path, city)
+    assert jieba.dt.FREQ["下水道盖子"] > 0
