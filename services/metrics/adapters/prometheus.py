@@ -41,6 +41,7 @@ from services.metrics.domain import (
     ranking,
 )
 from shared.events import EventEnvelope
+from shared.pipeline_metrics import PipelineMetrics
 
 __all__ = ["DURATION_BUCKETS", "AppealMetrics", "build_metrics"]
 
@@ -247,6 +248,9 @@ def build_metrics(registry: CollectorRegistry, *, min_sample: int = MIN_SAMPLE) 
     def gauge(name: str, doc: str, labels: tuple[str, ...]) -> Gauge:
         return Gauge(name, doc, labels, registry=registry)
 
+    # The same pipeline-health series as routing and notify (shared/pipeline_metrics.py).
+    pipeline = PipelineMetrics(registry)
+
     return AppealMetrics(
         received=counter("appeals_received", "Appeals received (诉求受理).", "channel"),
         dispatched=counter("appeals_dispatched", "Dispatches (派单) to a unit."),
@@ -306,21 +310,10 @@ def build_metrics(registry: CollectorRegistry, *, min_sample: int = MIN_SAMPLE) 
             "dispatched, returned, overdue, callbacks, resolved (first), reopened, backlog.",
             (*FIGURE_LABELS, "figure"),
         ),
-        events_consumed=Counter(
-            "events_consumed", "Events consumed.", ("service", "type"), registry=registry
-        ),
-        events_invalid=Counter(
-            "events_invalid", "Messages that are not valid events.", ("service",), registry=registry
-        ),
-        consumer_lag=gauge(
-            "consumer_lag", "Messages not yet consumed.", ("service", "topic", "partition")
-        ),
-        dead_letters=Counter(
-            "dead_letters",
-            "Messages sent to a dead-letter topic.",
-            ("service", "topic"),
-            registry=registry,
-        ),
+        events_consumed=pipeline.events_consumed,
+        events_invalid=pipeline.events_invalid,
+        consumer_lag=pipeline.consumer_lag,
+        dead_letters=pipeline.dead_letters,
         min_sample=min_sample,
     )
 

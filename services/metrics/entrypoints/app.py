@@ -40,6 +40,7 @@ from shared.city import City, load_city
 from shared.events import EventEnvelope, InvalidEvent, decode_event
 from shared.faust_app import dead_letter, make_faust_app
 from shared.mongo import make_client
+from shared.pipeline_metrics import install_lag_timer
 from shared.topics import ALL_TOPICS, APPEAL_EVENTS, DEAD_LETTERS
 
 __all__ = ["SERVICE", "FactsView", "app", "create_app"]
@@ -231,27 +232,9 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
             metrics.set_figures(period, found)
         view.figures_refreshed += 1
 
-    @app.timer(settings.metrics_lag_seconds)
-    async def refresh_lag() -> None:
-        consumer = app.consumer
-        if consumer is None:
-            return
-        tps = [tp for tp in consumer.assignment() if tp.topic == APPEAL_EVENTS]
-        if not tps:
-            return
-        try:
-            highwaters = await consumer.highwaters(*tps)
-        except Exception:
-            log.warning("cannot read the end offsets of %s", APPEAL_EVENTS, exc_info=True)
-            return
-        committed = getattr(consumer, "_committed_offset", {})
-        for tp in tps:
-            done = committed.get(tp)
-            if done is None:
-                done = await consumer.position(tp)
-            end = highwaters.get(tp)
-            if end is not None and done is not None:
-                metrics.set_lag(SERVICE, tp.topic, tp.partition, max(0, end - done))
+    install_lag_timer(
+        app, metrics, service=SERVICE, topic=APPEAL_EVENTS, interval=settings.metrics_lag_seconds
+    )
 
     @app.page("/api/v1/status")
     async def status(web: Any, request: Any) -> Any:

@@ -34,10 +34,12 @@ from services.notify.entrypoints.stream import add_stream_page
 from shared.city import load_city
 from shared.events import EventEnvelope, InvalidEvent, decode_event
 from shared.faust_app import dead_letter, make_faust_app
+from shared.pipeline_metrics import PipelineMetrics, install_lag_timer
 from shared.topics import APPEAL_EVENTS, DEAD_LETTERS
 
 __all__ = ["app", "create_app"]
 
+SERVICE = "notify"
 log = logging.getLogger(__name__)
 
 DELIVERIES_DLQ = DEAD_LETTERS["notify.deliveries"]
@@ -50,6 +52,7 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
     city = load_city(settings.jurisdiction_file, settings.matters_file)
     registry = CollectorRegistry()
     metrics = NotifyMetrics(registry)
+    pipeline = PipelineMetrics(registry)
     app = make_faust_app(
         settings.notify_app_id,
         settings,
@@ -57,6 +60,7 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
         registry=registry,
         data_dir=settings.data_dir / "faust" / "notify",
     )
+    install_lag_timer(app, pipeline, service=SERVICE, topic=APPEAL_EVENTS, interval=5.0)
     dlq = app.topic(
         DELIVERIES_DLQ,
         key_type=bytes,
@@ -121,8 +125,11 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
                 event = decode_event(event_ctx.value)
             except InvalidEvent as exc:
                 metrics.invalid.inc()
+                pipeline.invalid(SERVICE)
                 await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
+                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
+            pipeline.consumed(SERVICE, event.type)
             try:
                 await handle(event)
             except Exception as exc:
@@ -135,6 +142,7 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
                 )
                 error = scrub(f"notify: {type(exc).__name__}: {exc}")[:500]
                 await dead_letter(app, APPEAL_EVENTS, event_ctx, error)
+                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
 
     @app.timer(interval=settings.retry_scan_seconds)
     async def retry_deliveries() -> None:

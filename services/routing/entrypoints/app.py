@@ -25,12 +25,14 @@ from services.routing.domain.router import RouteOutcome, Router, RouteRequest
 from shared.city import load_city
 from shared.events import EventEnvelope, InvalidEvent, RoutingDecision, decode_event, encode
 from shared.faust_app import dead_letter, make_faust_app
-from shared.topics import APPEAL_EVENTS, ROUTING_DECISIONS
+from shared.pipeline_metrics import PipelineMetrics, install_lag_timer
+from shared.topics import APPEAL_EVENTS, DEAD_LETTERS, ROUTING_DECISIONS
 
 __all__ = ["app", "create_app"]
 
 log = logging.getLogger(__name__)
 
+SERVICE = "routing"
 ROUTED_TYPES = {"appeal.received", "appeal.returned", "appeal.reopened"}
 
 
@@ -133,6 +135,8 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         registry=registry,
         data_dir=settings.data_dir / "faust" / "routing",
     )
+    pipeline = PipelineMetrics(registry)
+    install_lag_timer(app, pipeline, service=SERVICE, topic=APPEAL_EVENTS, interval=5.0)
     router_holder: dict[str, Router] = {}
 
     def router() -> Router:
@@ -184,9 +188,12 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 event = decode_event(event_ctx.value)
             except InvalidEvent as exc:
                 metrics.invalid.inc()
+                pipeline.invalid(SERVICE)
                 log.error("invalid event sent to dead letters: %s", exc)
                 await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
+                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
+            pipeline.consumed(SERVICE, event.type)
             if event.type not in ROUTED_TYPES:
                 continue
             remembered = inputs.get(event.appeal_id)
@@ -203,6 +210,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 log.exception("router failed", extra={"appeal_id": event.appeal_id})
                 metrics.invalid.inc()
                 await dead_letter(app, APPEAL_EVENTS, event_ctx, f"router failed: {exc!r}")
+                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
             metrics.seconds.observe(time.perf_counter() - started)
             inputs[event.appeal_id] = {

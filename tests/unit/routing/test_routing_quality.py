@@ -62,5 +62,6 @@ def test_precision_rises_with_the_threshold(cv: CrossValidation) -> None:
 
 
 def test_routing_is_fast(cv: CrossValidation) -> None:
-    # The issue asks for < 2 ms an appeal; the shared 2-core test machine gets some slack.
-    assert cv.route_ms < 4.0, cv.route_ms
+    # The issue asks for < 2 ms an appeal in-process. CPU time, because wall-clock time on the
+    # shared 2-core machine measures the neighbours' load (5 ms wall at 1 ms CPU was seen).
+    assert cv.route_cpu_ms < 2.0, cv.route_cpu_ms
