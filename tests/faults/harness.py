@@ -538,7 +538,7 @@ def verify(
                 f"the id the client was given is not the stored one: {wrong_id}"
             )
         stored_set = set(ids_by_key.values())
-        stored_ids = [s.appeal_id for s in accepted if s.appeal_id in stored_set]
+        stored_ids = [s.appeal_id for s in accepted if s.appeal_id and s.appeal_id in stored_set]
 
         # Final states: poll until every appeal has left ``received`` and its outbox is empty.
         def settled() -> list[dict[str, Any]] | None:
