@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ def _start_profilers(
     pids: dict[str, int], out: Path, seconds: float
 ) -> list[subprocess.Popen[bytes]]:
     """py-spy on the appeals and routing processes for the system run (raw collapsed stacks)."""
-    spy = shutil.which("py-spy") or str(Path(__import__("sys").executable).parent / "py-spy")
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out.mkdir(parents=True, exist_ok=True)
     started = []
     for name in ("appeals", "routing"):
@@ -99,6 +100,8 @@ def run_bench(options: BenchOptions, say: Any = print) -> dict[str, Any]:
         seed=options.seed,
         hotline_share=0.55 if hotline else 0.0,
     )
+    if options.target and not options.bootstrap:
+        raise SystemExit("--target needs --bootstrap (the broker) to observe the events")
     own_stack: BenchStack | None = None
     temp_dir: Path | None = None
     result: dict[str, Any] = {
@@ -160,8 +163,7 @@ def run_bench(options: BenchOptions, say: Any = print) -> dict[str, Any]:
                 )
             )
             operators = list(tokens.values())
-        if endpoints.bootstrap is None:
-            raise SystemExit("--target needs --bootstrap (the broker) to observe the events")
+        assert endpoints.bootstrap is not None
         system = SystemRun(
             appeals_url=endpoints.appeals_url,
             bootstrap=endpoints.bootstrap,

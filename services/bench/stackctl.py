@@ -89,7 +89,9 @@ class BenchStack:
                     data_dir=data,
                     ports={**ports, name: port},
                     host=host,
-                    extra=city_env,
+                    # Each worker of a group needs its own static identity (docs/brokers.md):
+                    # two with the same one fence each other off in a rebalance loop.
+                    extra={**city_env, "APPEALS_WORKER_ID": str(n)},
                 )
                 say(f"starting {name} worker {n} on {host}:{port} ...")  # type: ignore[operator]
                 self.extra[f"{name}-{n}"] = start_service(

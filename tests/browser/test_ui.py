@@ -227,12 +227,14 @@ def test_forms_need_their_csrf_token_and_pages_keep_to_scope(
     log_in(other_page, services, other)
     expect(other_page.locator("h1")).to_contain_text("Unit work queue")  # account language
     expect(other_page.locator(f"tr[data-id='{appeal_id}']")).to_have_count(0)
+    screenshot(other_page, "unit-queue-english")
     response = other_page.goto(services.url("appeals", f"/appeals/{appeal_id}"))
     assert response is not None and response.status == 404
     expect(other_page.locator("main")).to_contain_text("No such appeal")
     response = other_page.goto(services.url("appeals", f"/queue?code={RM}"))
     assert response is not None and response.status == 403
     expect(other_page.locator("main")).to_contain_text("You may not see this")
+    screenshot(other_page, "out-of-scope")
 
 
 def test_coordinator_and_district_desks_decide_returns_and_dispatch(

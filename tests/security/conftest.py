@@ -32,15 +32,17 @@ from services.appeals.service_layer.intake import hash_token
 from shared.city import City, load_city
 from shared.embedded import DatabaseProcess
 from shared.events import Actor
-from tests.integration.conftest import (  # noqa: F401  (fixtures re-exported)
-    OPEN311_TEST_KEY,
+from tests.integration import conftest as integration
+from tests.integration.conftest import (
     RunningServices,
-    http,
     poll,
     reference_city,
-    services,
     staff_login,
 )
+
+# The integration tests' fixtures, served to these tests too.
+services = integration.services
+http = integration.http
 
 HOME_STREET = "JA-JAS"
 HOME_DISTRICT = "JA"
@@ -185,7 +187,7 @@ class World:
         if state == "received":
             return self.received()
         appeal = self.dispatched().id
-        sign = [("lead", "sign", {})]
+        sign: list[tuple[str, str, dict[str, Any]]] = [("lead", "sign", {})]
         respond = [*sign, ("lead", "respond", {"message": "已联系"})]
         resolve = [*respond, ("lead", "resolve", {"result": "已修复", "solved": True})]
         steps: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
@@ -201,7 +203,10 @@ class World:
                 ("second_unit", "return", {"reason": "也不是我们的"}),
             ],
             "resolved": resolve,
-            "reviewed": [*resolve, ("operator", "review", {"satisfaction": "satisfied", "solved": True})],
+            "reviewed": [
+                *resolve,
+                ("operator", "review", {"satisfaction": "satisfied", "solved": True}),
+            ],
         }
         for who, path, body in steps[state]:
             self.ok(who, appeal, path, body)

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from shared.city import MatterCatalog
 
@@ -142,7 +143,10 @@ class MatterClassifier:
             [self._words.fit_transform(texts), self._chars.fit_transform(texts)]
         ).tocsr()
         self._model = LogisticRegression(C=self.settings.regularisation, max_iter=2000)
-        self._model.fit(features, labels, sample_weight=weights)
+        # One BLAS thread: on a small problem extra threads only spin, and the router shares
+        # its machine with the other services.
+        with threadpool_limits(1):
+            self._model.fit(features, labels, sample_weight=weights)
         # Classes never seen in training (no keywords, no examples) get no column: map back.
         self._columns = [int(c) for c in self._model.classes_]
         self._fast = _LinearScorer(self._words, self._chars, self._model, self.settings.char_ngrams)

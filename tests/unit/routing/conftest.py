@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.routing.adapters.training_data import AppealRecord, read_appeals, training_examples
+from services.routing.adapters.training_data import AppealRecord, read_appeals
 from services.routing.domain.router import Router
 from shared.city import City, load_city
 
@@ -41,9 +41,3 @@ def dev_records(city_dir: Path) -> list[AppealRecord]:
 def router(city: City) -> Router:
     """Trained on the catalog only, at the default threshold."""
     return Router.from_city(city)
-
-
-@pytest.fixture(scope="session")
-def trained_router(city: City, dev_records: list[AppealRecord]) -> Router:
-    """Trained on the catalog and every dev appeal (for behaviour tests, not for figures)."""
-    return Router.from_city(city, training=training_examples(dev_records))
