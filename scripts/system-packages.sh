@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the embedded stack and the tests use: prometheus (server and
-# promtool) and chromium (the browser tests). Root installs them; anyone else is told how.
+# promtool), chromium (the browser tests) and a CJK font for their screenshots. Root installs them; anyone else is told how.
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# CJK glyphs for the browser tests' screenshots (the pages work without it).
+[ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-microhei)
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" -ne 0 ]; then

@@ -82,6 +82,9 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         durable_after_s=BROKER_PROFILES[profile].durable_after_s,
     )
     calendar = WorkCalendar()
+    # Every write that adds events wakes the relay at once (intake, commands, decisions, the
+    # sweeper), so an event does not wait for the relay's poll.
+    store.on_events.append(relay.wake)
 
     queues = QueueStore(store.appeals)
     duplicates = DuplicatePolicy(

@@ -242,8 +242,8 @@ def _all_specs() -> tuple[AppealSpec, ...]:
     for line in (reference_city() / "dev-appeals.jsonl").read_text().splitlines():
         row = json.loads(line)
         matter = (row.get("expected") or {}).get("matter")
-        if not matter:
-            continue
+        if not matter or (row.get("address") is None and row.get("location") is None):
+            continue  # web intake needs a matter (for a known outcome) and a place
         loc = row.get("location")
         specs.append(
             AppealSpec(

@@ -83,6 +83,7 @@ class Person:
     role: str
     post: str | None
     token: str
+    username: str
 
     @property
     def headers(self) -> dict[str, str]:
@@ -217,7 +218,7 @@ class World:
 def _login(services: RunningServices, name: str, role: str, post: str | None) -> Person:
     username = f"sec-{name.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
     headers = staff_login(services, role, post, username=username)
-    return Person(name, role, post, headers["Authorization"].split(" ", 1)[1])
+    return Person(name, role, post, headers["Authorization"].split(" ", 1)[1], username)
 
 
 @pytest.fixture(scope="session")

@@ -40,11 +40,15 @@ def _walk(routes: list[Any]) -> list[RouteInfo]:
             for method in sorted(route.methods or ()):
                 if method != "HEAD":
                     found.append(RouteInfo(method, route.path, route.include_in_schema))
+        elif hasattr(route, "original_route") and hasattr(route, "methods"):
+            # an included route as FastAPI >= 0.16x describes it
+            for method in sorted(route.methods or ()):
+                found.append(RouteInfo(method, route.path, route.include_in_schema))
         elif hasattr(route, "effective_route_contexts"):
             # FastAPI >= 0.16x keeps included routers as one entry that expands lazily.
             contexts = route.effective_route_contexts
             contexts = contexts() if callable(contexts) else contexts
-            found.extend(_walk([getattr(c, "route", c) for c in contexts]))
+            found.extend(_walk(list(contexts)))
         else:
             raise AssertionError(f"the route table has an entry the tests cannot read: {route!r}")
     return found

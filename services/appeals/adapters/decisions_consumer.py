@@ -81,17 +81,27 @@ class DecisionsConsumer:
     async def _consume(self, consumer: Any, producer: Any) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=200)
-            for _tp, messages in batches.items():
+            # Decisions for different appeals are independent: apply them concurrently (each
+            # appeal's own decisions stay in order), then commit the whole batch.
+            per_appeal: dict[Any, list[Any]] = {}
+            for messages in batches.values():
                 for message in messages:
-                    try:
-                        decision = decode_decision(message.value)
-                    except InvalidEvent as exc:
-                        await self._dead_letter(producer, message, str(exc))
-                        continue
-                    if await self._handle(decision):
-                        self.applied += 1
+                    per_appeal.setdefault(message.key, []).append(message)
+            await asyncio.gather(
+                *(self._apply_in_order(producer, msgs) for msgs in per_appeal.values())
+            )
             if batches:
                 await consumer.commit()
+
+    async def _apply_in_order(self, producer: Any, messages: list[Any]) -> None:
+        for message in messages:
+            try:
+                decision = decode_decision(message.value)
+            except InvalidEvent as exc:
+                await self._dead_letter(producer, message, str(exc))
+                continue
+            if await self._handle(decision):
+                self.applied += 1
 
     async def _dead_letter(self, producer: Any, message: Any, error: str) -> None:
         log.error("routing decision refused, sent to dead letters: %s", error)

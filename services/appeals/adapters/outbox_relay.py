@@ -122,7 +122,10 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending events and mark the durable ones; return the count."""
-        docs = await self.store.pending_outbox(self.batch)
+        # Appeals whose events wait out the broker's durability delay come back in every query
+        # until they are marked; ask for that many more so newer appeals are not held behind.
+        waiting = len(self._acked)
+        docs = await self.store.pending_outbox(self.batch + waiting)
         if not docs:
             return 0
         producer = await self._ensure_producer()
@@ -148,8 +151,8 @@ class OutboxRelay:
             await future
             self._acked[event_id] = time.monotonic()
         self.published += len(sends)
-        marked = 0
         now = time.monotonic()
+        durable_batch = []
         for appeal_id, events in batches:
             durable = [
                 e
@@ -157,10 +160,13 @@ class OutboxRelay:
                 if now - self._acked.get(e["event_id"], now + 1) >= self.durable_after_s
             ]
             if durable:
-                await self.store.mark_published(appeal_id, durable)
-                for event in durable:
-                    self._acked.pop(event["event_id"], None)
-                marked += len(durable)
+                durable_batch.append((appeal_id, durable))
+        await self.store.mark_published(durable_batch)
+        marked = 0
+        for _, durable in durable_batch:
+            for event in durable:
+                self._acked.pop(event["event_id"], None)
+            marked += len(durable)
         return len(sends) + marked
 
 

@@ -19,11 +19,11 @@ filters hit an index, no ``find_one_and_update``, no top-level ``$or``.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -55,6 +55,8 @@ class AppealStore:
         self.db: AsyncDatabase[Doc] = client[database]
         self.appeals: AsyncCollection[Doc] = self.db["appeals"]
         self.event_log: AsyncCollection[Doc] = self.db["event_log"]
+        # Called after every write that adds events (the relay's wake-up), whoever the writer.
+        self.on_events: list[Callable[[], None]] = []
 
     async def create_indexes(self) -> None:
         """Indexes every query of the service relies on (idempotent)."""
@@ -94,6 +96,7 @@ class AppealStore:
         }
         try:
             await self.appeals.insert_one(doc)
+            self._notify()
         except DuplicateKeyError as exc:
             key = doc.get("idempotency_key")
             if key is not None and "idempotency_key" in str(exc):
@@ -128,6 +131,12 @@ class AppealStore:
         )
         if result.matched_count != 1:
             raise VersionConflict(appeal_id)
+        if events:
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in self.on_events:
+            listener()
 
     # ------------------------------------------------------------------ reads
 
@@ -148,23 +157,43 @@ class AppealStore:
         )
         return [doc async for doc in cursor]
 
-    async def mark_published(self, appeal_id: str, events: Sequence[Doc]) -> None:
-        """Record events as published: copy them to the event log, pull them from the outbox."""
-        if not events:
+    async def mark_published(self, batch: Sequence[tuple[str, Sequence[Doc]]]) -> None:
+        """Record events as published: copy them to the event log, pull them from the outboxes.
+
+        Three round trips for the whole batch, whatever its size.
+        """
+        batch = [(appeal_id, events) for appeal_id, events in batch if events]
+        if not batch:
             return
         try:
             await self.event_log.insert_many(
-                [{**e, "_id": e["event_id"]} for e in events], ordered=False
+                [{**e, "_id": e["event_id"]} for _, events in batch for e in events],
+                ordered=False,
             )
         except Exception as exc:  # a replayed publish: the log already has some of them
             if not _only_duplicates(exc):
                 raise
-        ids = [e["event_id"] for e in events]
-        await self.appeals.update_one({"_id": appeal_id}, {"$pull": {"outbox": {"$in": ids}}})
+        await self.appeals.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": appeal_id},
+                    {"$pull": {"outbox": {"$in": [e["event_id"] for e in events]}}},
+                )
+                for appeal_id, events in batch
+            ],
+            ordered=False,
+        )
         # A command may have appended new events between the two updates: only an outbox that
         # is really empty clears the flag, so nothing is stranded.
-        await self.appeals.update_one(
-            {"_id": appeal_id, "outbox": {"$size": 0}}, {"$set": {"outbox_pending": False}}
+        await self.appeals.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": appeal_id, "outbox": {"$size": 0}},
+                    {"$set": {"outbox_pending": False}},
+                )
+                for appeal_id, _ in batch
+            ],
+            ordered=False,
         )
 
 

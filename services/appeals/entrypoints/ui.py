@@ -969,10 +969,10 @@ for _kind, _spec in DESKS.items():
 # ---------------------------------------------------------------------------- appeal page
 
 
-def _event_details(event: Mapping[str, Any], city: City) -> list[tuple[str, str]]:
+def _event_details(event: Mapping[str, Any], city: City) -> list[tuple[str, Any]]:
     """The event's data worth showing, as (label, value) pairs."""
     data = event.get("data") or {}
-    shown: list[tuple[str, str]] = []
+    shown: list[tuple[str, Any]] = []
     for key in (
         "text",
         "address",
@@ -1011,7 +1011,8 @@ def _event_details(event: Mapping[str, Any], city: City) -> list[tuple[str, str]
             value = "、".join(city.unit_name(str(u)) or str(u) for u in value)
         elif key == "reasons":
             value = "；".join(str(r) for r in value)
-        shown.append((key, str(value)))
+        # Booleans stay booleans: the template says yes/no in the page's language.
+        shown.append((key, value if isinstance(value, bool) else str(value)))
     return shown
 
 
@@ -1089,6 +1090,8 @@ async def appeal_page(appeal_id: str, request: Request) -> Response:
             if doc.get("street") in city.streets
             else None,
             "here": f"/appeals/{doc['_id']}",
+            # Only the deadline the appeal must meet next counts down; earlier ones are met.
+            "stage_deadline": q.STAGE_DEADLINE.get(str(doc.get("state")), "").partition(".")[2],
         },
         account=account,
     )

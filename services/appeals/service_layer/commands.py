@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from services.appeals.adapters.documents import appeal_fields, appeal_from_doc
 from services.appeals.adapters.store import AppealStore, VersionConflict
@@ -55,10 +56,17 @@ async def execute(
     calendar: WorkCalendar,
     expected_version: int | None = None,
     now: datetime | None = None,
+    extra_changes: dict[str, Any] | None = None,
+    doc: dict[str, Any] | None = None,
 ) -> CommandResult:
-    """Apply ``command`` by ``actor``; raise CommandRefused, StaleVersion or AppealNotFound."""
+    """Apply ``command`` by ``actor``; raise CommandRefused, StaleVersion or AppealNotFound.
+
+    ``extra_changes`` are written with the state (fields outside the aggregate); ``doc`` is the
+    document if the caller has just read it (saves a round trip; re-read after a conflict).
+    """
     for _ in range(20):
-        doc = await store.get(appeal_id)
+        if doc is None:
+            doc = await store.get(appeal_id)
         if doc is None:
             raise AppealNotFound(appeal_id)
         appeal = appeal_from_doc(doc)
@@ -74,9 +82,14 @@ async def execute(
             after = evolve(after, event)
         try:
             await store.append(
-                appeal_id, appeal.version, after.version, appeal_fields(after, city), events
+                appeal_id,
+                appeal.version,
+                after.version,
+                {**appeal_fields(after, city), **(extra_changes or {})},
+                events,
             )
         except VersionConflict:
+            doc = None
             if expected_version is not None:
                 current = await store.get(appeal_id)
                 raise StaleVersion(

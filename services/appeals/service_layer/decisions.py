@@ -52,6 +52,8 @@ async def apply_decision(
             store=store,
             city=city,
             calendar=calendar,
+            doc=doc,
+            extra_changes={"routing": decision.model_dump(mode="python")},
         )
     except (CommandRefused, AppealNotFound) as exc:
         log.warning(
@@ -60,9 +62,4 @@ async def apply_decision(
             extra={"appeal_id": decision.appeal_id, "decision_id": decision.decision_id},
         )
         return False
-    if result.events:
-        await store.appeals.update_one(
-            {"_id": decision.appeal_id},
-            {"$set": {"routing": decision.model_dump(mode="python")}},
-        )
     return bool(result.events)
