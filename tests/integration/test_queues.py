@@ -209,9 +209,12 @@ async def test_a_suspected_duplicate_is_flagged_and_merging_follows_the_lifecycl
     rows = await all_items(desk, "lead", f"{RM_QUEUES}/new")
     assert next(i for i in rows if i["id"] == again.id)["suspected_duplicate_of"] == first.id
 
-    # Merge starts from received or triage: a dispatched duplicate is refused with the reason.
-    refused = await desk.cmd("dispatcher", again.id, "merge", {"master_id": first.id})
-    assert refused.status_code == 409 and "dispatched" in refused.json()["detail"]
+    # A dispatched duplicate can be merged before its unit starts on it; once signed it cannot.
+    signed = await desk.drive("signed")
+    refused = await desk.cmd("dispatcher", signed, "merge", {"master_id": first.id})
+    assert refused.status_code == 409 and "signed" in refused.json()["detail"]
+    merged_dup = await desk.cmd("dispatcher", again.id, "merge", {"master_id": first.id})
+    assert merged_dup.status_code == 200 and merged_dup.json()["events"] == ["appeal.merged"]
     # Unknown or closed masters are refused before anything is recorded.
     triaged = await desk.drive("triage")
     missing = await desk.cmd("dispatcher", triaged, "merge", {"master_id": "no-such-appeal"})

@@ -49,7 +49,7 @@ def test_no_server_errors(case: Any, world: World) -> None:
 def test_every_service_is_still_up(world: World) -> None:
     for service in ("appeals", "routing", "notify", "metrics"):
         process = world.services.processes[service]
-        assert process.alive(), f"{service} died during the fuzzing"
+        assert process.alive, f"{service} died during the fuzzing"
 
         def healthy(name: str = service) -> bool:
             try:

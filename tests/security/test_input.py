@@ -66,7 +66,7 @@ def _nest(where: tuple[str, ...], leaf: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _cases() -> Iterator[Any]:
+def _cases(*, known_bugs: bool = False) -> Iterator[Any]:
     for method, path, op in openapi_routes(SPEC):
         schema = _json_schema(op)
         if schema is None:
@@ -96,7 +96,7 @@ def test_the_generated_cases_match_the_live_document(world: World) -> None:
     assert any(True for _ in _cases())
 
 
-@pytest.mark.parametrize(("method", "path", "op"), list(_cases()))
+@pytest.mark.parametrize(("method", "path", "op"), list(_cases(known_bugs=True)))
 def test_unknown_fields_are_refused_naming_them(
     method: str, path: str, op: dict[str, Any], world: World, some_appeal: tuple[str, str]
 ) -> None:

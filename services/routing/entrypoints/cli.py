@@ -11,7 +11,8 @@ Subcommands (each takes ``--jurisdiction`` and ``--matters``, defaulting to
 
 Standalone: ``python -m services.routing.entrypoints.cli routing eval --data ...``. The
 ``appeals`` console script adds the group through ``register(subparsers)``; every subcommand
-stores its handler in ``args.func`` (returns the exit status).
+stores its handler in ``args.func`` (returns the exit status). The router's heavy imports
+(scikit-learn, jieba, shapely) happen inside the commands, so ``register`` stays cheap.
 """
 
 from __future__ import annotations
@@ -22,34 +23,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from services.routing.adapters.training_data import (
-    AppealRecord,
-    TrainingDataError,
-    read_appeals,
-    training_examples,
-)
-from services.routing.domain.catalog_change import check_catalog_change
-from services.routing.domain.evaluation import (
-    confusion,
-    cross_validate,
-    learning_curve,
-    score,
-    threshold_curve,
-)
-from services.routing.domain.replay import compare_catalogs
-from services.routing.domain.router import (
-    DEFAULT_THRESHOLD,
-    LabelledAppeal,
-    RouteOutcome,
-    Router,
-    RouteRequest,
-    RouterModelError,
-)
 from shared.city import City, CityDataError, load_city, load_matters
+
+if TYPE_CHECKING:
+    from services.routing.adapters.training_data import AppealRecord
+    from services.routing.domain.router import LabelledAppeal, RouteOutcome, Router
 
 __all__ = ["main", "register"]
 
@@ -160,6 +142,8 @@ def _load_city(args: argparse.Namespace) -> City:
 
 
 def _read(path: str) -> list[AppealRecord]:
+    from services.routing.adapters.training_data import TrainingDataError, read_appeals
+
     try:
         return read_appeals(path)
     except TrainingDataError as exc:
@@ -167,6 +151,8 @@ def _read(path: str) -> list[AppealRecord]:
 
 
 def _threshold(args: argparse.Namespace) -> float:
+    from services.routing.domain.router import DEFAULT_THRESHOLD
+
     value = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not 0.0 <= value <= 1.0:
         raise _UsageError(f"--threshold must lie in [0, 1], not {value}")
@@ -174,6 +160,8 @@ def _threshold(args: argparse.Namespace) -> float:
 
 
 def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]) -> Router:
+    from services.routing.domain.router import Router, RouterModelError
+
     threshold = _threshold(args)
     model = getattr(args, "model", None)
     if model:
@@ -188,6 +176,8 @@ def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]
 
 
 def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
+    from services.routing.adapters.training_data import training_examples
+
     path = getattr(args, "train", None)
     return training_examples(_read(path)) if path else []
 
@@ -228,6 +218,15 @@ def _cmd_route(args: argparse.Namespace) -> int:
 @_guard
 def _cmd_eval(args: argparse.Namespace) -> int:
     """Cross-validated figures, curves and the worst confusions."""
+    from services.routing.domain.evaluation import (
+        confusion,
+        cross_validate,
+        learning_curve,
+        score,
+        threshold_curve,
+    )
+    from services.routing.domain.router import Router
+
     city = _load_city(args)
     records = _read(args.data)
     labelled = [r for r in records if r.expected]
@@ -327,6 +326,8 @@ def _print_eval(report: dict[str, Any], out: TextIO) -> None:
 @_guard
 def _cmd_explain(args: argparse.Namespace) -> int:
     """One decision, human-readable."""
+    from services.routing.domain.router import RouteRequest
+
     city = _load_city(args)
     if (args.lon is None) != (args.lat is None):
         raise _UsageError("give both --lon and --lat, or neither")
@@ -375,6 +376,8 @@ def _print_outcome(outcome: RouteOutcome, city: City, out: TextIO) -> None:
 @_guard
 def _cmd_train(args: argparse.Namespace) -> int:
     """Train and save a model."""
+    from services.routing.adapters.training_data import training_examples
+
     city = _load_city(args)
     examples = training_examples(_read(args.data))
     started = time.perf_counter()
@@ -390,6 +393,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 @_guard
 def _cmd_replay(args: argparse.Namespace) -> int:
     """Which stored appeals would move under a proposed catalog."""
+    from services.routing.domain.catalog_change import check_catalog_change
+    from services.routing.domain.replay import compare_catalogs
+    from services.routing.domain.router import Router
+
     city = _load_city(args)
     try:
         new_city = City.build(

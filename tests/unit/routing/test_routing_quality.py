@@ -82,7 +82,7 @@ def test_probe_of_unseen_wording(city: City, dev_records: list[AppealRecord]) ->
     probe = read_appeals(Path(__file__).with_name("probe-appeals.jsonl"))
     router = Router.from_city(city, training=training_examples(dev_records), threshold=0.0)
     outcomes = [router.route(case.request) for case in probe]
-    figures = score(probe, outcomes, city.catalog, DEFAULT_THRESHOLD)  # type: ignore[arg-type]
+    figures = score(probe, outcomes, city.catalog, DEFAULT_THRESHOLD)
     assert figures["emergencies"] == 3
     assert figures["emergencies_transferred"] == 3 and figures["false_transfers"] == 0
     assert figures["precision"] >= PROBE_PRECISION_FLOOR, figures
