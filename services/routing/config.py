@@ -19,4 +19,7 @@ class RoutingSettings(CommonSettings):
     routing_threshold: float | None = Field(default=None, ge=0, le=1)
     # Labelled appeals (dev-appeals.jsonl format) to train on besides the catalog.
     routing_training_data: Path | None = None
+    # Learn at start-up from the corrections stored in the appeals database (manual
+    # dispatches, coordinators' reassignments), so the router improves in the city it serves.
+    routing_learn_from_history: bool = False
     data_dir: Path = Path(".appeals")

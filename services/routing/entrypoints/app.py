@@ -64,6 +64,10 @@ def build_router(settings: RoutingSettings) -> Router:
         from services.routing.adapters.training_data import read_appeals, training_examples
 
         training = training_examples(read_appeals(settings.routing_training_data))
+    if settings.routing_learn_from_history:
+        from services.routing.adapters.history import corrections_from_database
+
+        training += corrections_from_database(settings.mongo_url, settings.mongo_db)
     options: dict[str, Any] = {}
     if settings.routing_threshold is not None:
         options["threshold"] = settings.routing_threshold

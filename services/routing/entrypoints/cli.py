@@ -99,7 +99,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("train", help="train on catalog + labelled appeals and save")
     city_args(p)
-    p.add_argument("--data", required=True, help="labelled appeals (JSONL)")
+    p.add_argument("--data", help="labelled appeals (JSONL)")
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="learn also from the corrections stored in the appeals database "
+        "(manual dispatches and coordinators' reassignments; APPEALS_MONGO_URL/APPEALS_MONGO_DB)",
+    )
     p.add_argument("--out", default="routing-model.pkl", help="where to save the model")
     p.set_defaults(func=_cmd_train)
 
@@ -379,7 +385,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from services.routing.adapters.training_data import training_examples
 
     city = _load_city(args)
-    examples = training_examples(_read(args.data))
+    if not args.data and not args.history:
+        raise _UsageError("give --data FILE, --history, or both")
+    examples = training_examples(_read(args.data)) if args.data else []
+    if args.history:
+        from services.routing.adapters.history import corrections_from_database
+        from shared.settings import CommonSettings
+
+        settings = CommonSettings()
+        corrections = corrections_from_database(settings.mongo_url, settings.mongo_db)
+        print(f"learning from {len(corrections)} corrections stored in {settings.mongo_db}")
+        examples += corrections
     started = time.perf_counter()
     router = _router(args, city, examples)
     router.save(args.out)
