@@ -91,15 +91,10 @@ def test_kill_9_the_database_and_each_service_while_appeals_flow(
     assert row.sent == row.accepted == row.stored == row.final_ok == row.final_total
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after noida is killed -9 it restarts ~1 s in the past; the outbox relay "
-    "republishes, but the new records reuse offsets the stream workers had already read past "
-    "(their in-memory positions survive the reconnect), so routing, notify and metrics skip "
-    "them: appeals stay 'received' and are not counted",
-)
 @pytest.mark.timeout(600)
 def test_kill_9_the_broker_while_appeals_flow(tmp_path: Path, broker_profile: str) -> None:
+    # Known to fail now and then (docs/faults.md, finding 1): noida restarts ~1 s in the past,
+    # and the republished events reuse offsets the stream workers had already read past.
     row, problems = run_faults(tmp_path, broker_profile, "1b. kill -9 broker", ("broker",), 30)
     assert not problems, "\n".join(problems)
     assert row.lost == 0 and row.duplicates == 0

@@ -9,6 +9,7 @@ first, so a load balancer stops sending) is reported.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import uuid
@@ -116,7 +117,9 @@ def test_sigterm_keeps_every_appeal_it_answered_201(tmp_path: Path, broker_profi
         ]
         row.seconds = time.monotonic() - started
         record(row)
-        assert code == 0, appeals.log_tail()
+        # uvicorn re-raises the signal it handled after its graceful shutdown (exit -15).
+        assert code in (0, -signal.SIGTERM), appeals.log_tail()
+        assert "Application shutdown complete" in appeals.log_tail(40)
         assert not lost, f"answered 201 but not stored: {lost}"
         assert sum(after_term.values()) > 0, "no request was in flight at SIGTERM"
     finally:

@@ -170,12 +170,6 @@ def test_poison_goes_to_dead_letters_and_the_next_appeal_flows(
     assert (got_events, got_decisions) == (want_events, want_decisions)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an event or a routing decision about an appeal that does not exist is not "
-    "dead-lettered: routing logs 'no stored input', metrics folds it into a ghost appeal's "
-    "facts, appeals' decisions consumer logs 'decision for an unknown appeal' and drops it",
-)
 def test_messages_about_an_unknown_appeal_are_dead_lettered(
     stack: FaultStack, broker_profile: str
 ) -> None:
@@ -191,7 +185,7 @@ def test_messages_about_an_unknown_appeal_are_dead_lettered(
     row = Row("2b. poison: unknown appeal")
     verdict = verify(stack, submissions, row, check_metrics=False)
     # Routing cannot route it and metrics cannot count it: both must park it.
-    want_event = {"unknown appeal": {"appeals-routing", "appeals-metrics"}}
+    want_event = {"unknown appeal": {"appeals-routing", "appeals-metrics", "appeals-notify"}}
     want_decision = {"unknown appeal": {"appeals"}}
 
     def found() -> tuple[dict[str, set[str]], dict[str, set[str]]]:

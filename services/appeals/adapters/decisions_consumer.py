@@ -100,7 +100,12 @@ class DecisionsConsumer:
             except InvalidEvent as exc:
                 await self._dead_letter(producer, message, str(exc))
                 continue
-            if await self._handle(decision):
+            try:
+                applied = await self._handle(decision)
+            except LookupError as exc:  # the appeal does not exist
+                await self._dead_letter(producer, message, f"no appeal {exc}")
+                continue
+            if applied:
                 self.applied += 1
 
     async def _dead_letter(self, producer: Any, message: Any, error: str) -> None:

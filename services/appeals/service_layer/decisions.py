@@ -31,11 +31,14 @@ ROUTER = Staff(id="routing", role="system")
 async def apply_decision(
     decision: RoutingDecision, *, store: AppealStore, city: City, calendar: WorkCalendar
 ) -> bool:
-    """Record the decision's outcome; False when it no longer applies."""
+    """Record the decision's outcome; False when it no longer applies.
+
+    Raises AppealNotFound (a LookupError) for a decision about an appeal that does not exist.
+    """
     doc = await store.get(decision.appeal_id)
     if doc is None:
-        log.warning("decision for an unknown appeal", extra={"appeal_id": decision.appeal_id})
-        return False
+        # Not ours to drop silently: the consumer parks it on the dead-letter topic.
+        raise AppealNotFound(decision.appeal_id)
     if doc.get("state") == "returned":
         await store.appeals.update_one(
             {"_id": decision.appeal_id},

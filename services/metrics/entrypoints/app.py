@@ -153,6 +153,10 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
             try:
                 city()
                 before = facts_before(event.appeal_id)
+                if before is None and event.type != "appeal.received":
+                    # An event of an appeal never received here would count a ghost appeal.
+                    await reject(event_ctx, f"{event.type} for an appeal never received")
+                    continue
                 after = fold(before, event, holder["districts"])
             except Exception as exc:  # a decodable event fold cannot use: never stop the agent
                 log.exception(

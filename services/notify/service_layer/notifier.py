@@ -44,7 +44,7 @@ from services.notify.domain.retry import after_failure
 from shared.city import City
 from shared.events import EventEnvelope
 
-__all__ = ["DeadLetter", "Notifier", "RetryPolicy"]
+__all__ = ["DeadLetter", "Notifier", "RetryPolicy", "UnknownAppeal"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,10 @@ class RetryPolicy:
         return timedelta(seconds=self.lease_seconds)
 
 
+class UnknownAppeal(LookupError):
+    """An event names an appeal that does not exist."""
+
+
 @dataclass
 class Notifier:
     """Everything one notify worker needs, wired by bootstrap."""
@@ -89,7 +93,13 @@ class Notifier:
     clock: Callable[[], datetime] = _now
 
     async def handle_event(self, event: EventEnvelope) -> None:
-        """Everything one lifecycle event calls for; safe to call again for the same event."""
+        """Everything one lifecycle event calls for; safe to call again for the same event.
+
+        Raises UnknownAppeal for an event about an appeal the appeals service does not have
+        (the worker parks it on the dead-letter topic rather than notify anyone of a ghost).
+        """
+        if await self.directory.resident(event.appeal_id) is None:
+            raise UnknownAppeal(f"{event.type} for unknown appeal {event.appeal_id}")
         trigger = Trigger.from_event(event)
         self.metrics.events.labels(event.type).inc()
         changes = deadline_changes(trigger, fraction=self.policy.reminder_fraction)

@@ -203,9 +203,15 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             remembered = inputs.get(event.appeal_id)
             request = request_for(event, remembered)
             if request is None:
+                # A return or reopening of an appeal this router never saw received: nothing
+                # to route it from. Park it for a person instead of dropping it silently.
                 log.warning(
                     "no stored input for %s", event.type, extra={"appeal_id": event.appeal_id}
                 )
+                await dead_letter(
+                    app, APPEAL_EVENTS, event_ctx, f"{event.type} for an appeal never received"
+                )
+                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
             started = time.perf_counter()
             try:
@@ -228,7 +234,11 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             decision = to_decision(event, outcome)
             kind = "transfer" if outcome.transfer else "triage" if outcome.triage else "dispatch"
             metrics.decisions.labels(kind).inc()
-            await decisions.send(key=event.appeal_id.encode(), value=encode(decision))
+            # Wait for the broker's ack before the agent moves on: faust commits the event's
+            # offset without waiting for what the agent sent, so a crash in between would
+            # lose the decision and leave the appeal unrouted.
+            sent = await decisions.send(key=event.appeal_id.encode(), value=encode(decision))
+            await sent
 
     return app
 
