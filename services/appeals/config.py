@@ -17,6 +17,8 @@ class AppealsSettings(CommonSettings):
     """Environment: APPEALS_HTTP_PORT, APPEALS_RELAY_BATCH, ..."""
 
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # On SIGTERM, how long /readyz answers 503 before the server stops taking requests.
+    drain_seconds: float = Field(default=2.0, ge=0, le=60)
     # The largest request body accepted (the longest appeal text is 4,000 characters).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     relay_batch: int = Field(default=200, ge=1, le=5000)

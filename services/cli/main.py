@@ -89,6 +89,15 @@ def _run_up(args: argparse.Namespace) -> int:
     try:
         while not stopping:
             dead = stack.dead()
+            if dead == [stack.broker.name if stack.broker else ""] and config.broker == "noida":
+                print("\nthe broker exited; restarting it and the services ...", flush=True)
+                try:
+                    stack.recover_broker()
+                except (StartupError, OSError) as exc:
+                    print(f"\nFAILED: cannot recover the broker: {exc}", file=sys.stderr)
+                    stack.stop()
+                    return 1
+                continue
             if dead:
                 print(
                     f"\nFAILED: {', '.join(dead)} exited; see the logs under "
@@ -142,13 +151,15 @@ def _run_serve(args: argparse.Namespace) -> int:
         from services.appeals.entrypoints.http import create_app
 
         settings = AppealsSettings()
-        uvicorn.run(
-            create_app(settings),
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app,
             host=settings.bind_host,
             port=settings.http_port,
             log_config=None,
             timeout_graceful_shutdown=10,
         )
+        _draining_server(config, app, drain_seconds=settings.drain_seconds).run()
         return 0
     module = {
         "routing": "services.routing.entrypoints.app",
@@ -167,6 +178,39 @@ TOOL_GROUPS = (
     "services.appeals.entrypoints.staff_cli",  # appeals staff add|list|seed-demo
     "services.bench.cli",  # --- Benchmark hook (issue 7): appeals bench [seed|chart]
 )
+
+
+def _draining_server_class() -> Any:
+    import threading
+
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """On SIGTERM, first answer /readyz with 503 for ``drain_seconds`` (so a load
+        balancer stops sending new work), then shut down gracefully (in-flight requests
+        finish)."""
+
+        def __init__(self, config: Any, app: Any, *, drain_seconds: float) -> None:
+            super().__init__(config)
+            self.app = app
+            self.drain_seconds = drain_seconds
+            self._draining = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self._draining or self.drain_seconds <= 0:
+                super().handle_exit(sig, frame)
+                return
+            self._draining = True
+            self.app.state.draining = True
+            timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
+            timer.daemon = True
+            timer.start()
+
+    return DrainingServer
+
+
+def _draining_server(config: Any, app: Any, *, drain_seconds: float) -> Any:
+    return _draining_server_class()(config, app, drain_seconds=drain_seconds)
 
 
 def build_parser() -> argparse.ArgumentParser:

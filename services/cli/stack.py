@@ -226,6 +226,21 @@ class Stack:
             urls["Prometheus"] = self.prometheus.url
         return urls
 
+    def recover_broker(self) -> None:
+        """Bring a crashed broker back, then restart the services.
+
+        The embedded brokers can come back in the past (noida writes to disk about once a
+        second), so the services restart to resume from their committed offsets — rolled back
+        with the data — instead of from where they had read to. Nothing is lost: the outbox
+        relay republishes what the broker may have dropped, and consumers de-duplicate.
+        """
+        if self.broker is None:
+            return
+        self.broker.restart()
+        asyncio.run(ensure_topics(self.broker.bootstrap))
+        for process in self.services.values():
+            process.restart(ready_timeout=120)
+
     def dead(self) -> list[str]:
         """Names of parts that have exited."""
         parts: list[ManagedProcess | None] = [

@@ -183,6 +183,11 @@ class FaultStack:
         if name == "broker":
             # A topic created inside noida's snapshot window would be gone (docs/brokers.md).
             asyncio.run(ensure_topics(self.broker.bootstrap))
+            # noida comes back up to ~1 s in the past; consumers must resume from their
+            # committed offsets (rolled back with the data), not from where they had read to.
+            # This is what the embedded supervisor does too (services/cli/stack.py).
+            for service in self.services.values():
+                service.restart(ready_timeout=timeout)
         return time.monotonic() - started
 
     def stop(self) -> None:

@@ -121,6 +121,7 @@ def test_sigterm_keeps_every_appeal_it_answered_201(tmp_path: Path, broker_profi
         assert code in (0, -signal.SIGTERM), appeals.log_tail()
         assert "Application shutdown complete" in appeals.log_tail(40)
         assert not lost, f"answered 201 but not stored: {lost}"
+        assert went_false_first, f"readiness did not go false first (saw {first_not_ready})"
         assert sum(after_term.values()) > 0, "no request was in flight at SIGTERM"
     finally:
         done.set()

@@ -157,8 +157,13 @@ def test_events_on_the_broker_carry_no_contact(
         assert not _found(text, intake.all_needles), text
     # and the copy kept as the event log
     for appeal in intake.appeals:
+        events = len(world.doc(appeal)["events"])
+
+        def copied(a: str = appeal, n: int = events) -> bool:
+            return world.db.event_log.count_documents({"appeal_id": a}) >= n
+
+        poll(copied, timeout=30, what=f"the event log copy of {appeal}")
         logged = list(world.db.event_log.find({"appeal_id": appeal}))
-        assert logged, appeal
         assert not _found(str(logged), intake.all_needles)
 
 

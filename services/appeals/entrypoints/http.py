@@ -254,6 +254,8 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["ops"])
     async def readyz(context: ContextDep) -> JSONResponse:
         """Ready when the database answers (the broker may be away: the outbox holds events)."""
+        if getattr(app.state, "draining", False):
+            return JSONResponse({"status": "draining"}, 503)
         try:
             await context.store.ping()
         except PyMongoError as exc:
