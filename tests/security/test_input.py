@@ -27,10 +27,8 @@ from tests.security.routes import openapi_routes, resolve
 SPEC: dict[str, Any] = create_app().openapi()
 UNKNOWN = "zz_not_a_field"
 # Known bugs, reported to the lead; strict, so the fix turns them into failures to remove.
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("POST", "/api/v1/auth/login"): "bug: auth.LoginRequest has no extra='forbid': unknown "
-    "fields are ignored (add model_config = ConfigDict(extra='forbid'))",
-}
+# (method, path) -> why a route is known to break the rule (marked strict xfail); none now.
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _json_schema(op: dict[str, Any]) -> dict[str, Any] | None:
@@ -181,11 +179,6 @@ def test_bodies_over_the_limit_are_refused_with_413(world: World) -> None:
     assert fits.status_code == 201, fits.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: limits.BodySizeLimit raises inside receive(); FastAPI's body parsing catches "
-    "it and answers 400 'There was an error parsing the body' instead of 413",
-)
 def test_chunked_bodies_over_the_limit_are_refused_with_413(world: World) -> None:
     limit = _max_body(world)
     body = httpx.Request("POST", "http://x", json={"text": "字" * (limit // 3 + 10)}).content

@@ -264,12 +264,6 @@ def test_resident_status_page_shows_no_contact(world: World) -> None:
     assert world.people["lead"].username not in response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Open311 GET publishes the appeal text unmasked (domain/open311.service_request "
-    "'description'); a mobile number the caller put in the text is public, while the queue "
-    "lists mask it (queues.mask_text)",
-)
 def test_open311_masks_a_phone_typed_into_the_text(world: World) -> None:
     secret = new_secret()
     appeal = world.dispatched(text=f"华山路120号路灯坏了，请回电{secret.phone}")

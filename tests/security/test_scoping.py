@@ -324,12 +324,6 @@ def test_staff_of_another_street_or_district_cannot_read_or_change_appeals(
     assert not problems, f"{intruder} ({person.role} at {person.post}):\n" + "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: staff outside an appeal's scope get 409 naming its state (lifecycle.decide "
-    "checks the state before the scope) or its version (execute checks If-Match before "
-    "decide); see docs/security.md, open points",
-)
 @pytest.mark.parametrize("intruder", sorted(INTRUDERS))
 def test_refusals_outside_ones_scope_do_not_tell_the_state(
     intruder: str, world: World, spec: dict[str, Any], targets: dict[str, str]

@@ -605,6 +605,9 @@ def decide(
         and command.decision.decision_id == appeal.last_decision_id
     ):
         return []
+    # Someone whose post lies outside where the appeal is placed learns nothing about it, not
+    # even its state: refuse before the state check.
+    _check_placement(appeal, actor, scope, city)
     if appeal.state not in row.from_states:
         needs = " or ".join(s for s in STATES if s in row.from_states)
         raise CommandRefused(
@@ -618,6 +621,24 @@ def decide(
     if unexpected:  # pragma: no cover - guards the table against a handler drifting from it
         raise AssertionError(f"{command.name} produced {unexpected}, table says {row.events}")
     return produced
+
+
+def _check_placement(appeal: Appeal, actor: Staff, scope: Scope, city: City) -> None:
+    """403 when the appeal is placed where this actor's post does not reach."""
+    if scope is Scope.ANY:
+        return
+    if scope in (Scope.LEAD_UNIT, Scope.HANDLERS):
+        if appeal.lead_unit is not None and actor.unit not in appeal.handlers:
+            raise CommandRefused(403, f"{actor.role} of {actor.unit} may not act on this appeal")
+    elif scope is Scope.STREET:
+        if appeal.street is not None and appeal.street != actor.street:
+            raise CommandRefused(403, f"{actor.role} of {actor.street} may not act on this appeal")
+    elif scope is Scope.DISTRICT:
+        district = district_of(appeal, city)
+        if district is not None and district != actor.district:
+            raise CommandRefused(
+                403, f"{actor.role} of {actor.district} may not act on this appeal"
+            )
 
 
 def district_of(appeal: Appeal, city: City) -> str | None:

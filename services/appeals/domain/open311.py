@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from services.appeals.domain.intake import AppealCreate, Contact, Location
+from services.appeals.domain.queues import mask_text
 from shared.city import City, Matter, MatterCatalog
 
 __all__ = [
@@ -210,7 +211,8 @@ def service_request(doc: Mapping[str, Any], city: City) -> dict[str, Any]:
         "status_notes": status_notes(state, routing.get("transfer")),
         "service_name": matter.name if matter else None,
         "service_code": matter_code,
-        "description": doc.get("text"),
+        # A public feed: phone numbers a caller put in the text are masked as in staff lists.
+        "description": mask_text(doc.get("text") or ""),
         "agency_responsible": city.unit_name(doc.get("unit")),
         "service_notice": None,
         "requested_datetime": format_datetime(doc.get("received_at")),

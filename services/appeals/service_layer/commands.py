@@ -70,11 +70,13 @@ async def execute(
         if doc is None:
             raise AppealNotFound(appeal_id)
         appeal = appeal_from_doc(doc)
-        if expected_version is not None and appeal.version != expected_version:
-            raise StaleVersion(appeal_id, expected_version, appeal.version)
+        # decide() first: it refuses callers outside the appeal's scope, who must not learn
+        # its version either.
         events = decide(
             appeal, command, actor, now or datetime.now(UTC), city=city, calendar=calendar
         )
+        if expected_version is not None and appeal.version != expected_version:
+            raise StaleVersion(appeal_id, expected_version, appeal.version)
         if not events:
             return CommandResult(appeal, [])
         after = appeal

@@ -198,9 +198,11 @@ def test_the_dispatcher_dispatches_only_within_its_district() -> None:
     assert "not in the catalog" in refused(story, unknown, DISPATCHER, 422)
 
 
-def test_a_unit_staff_member_of_another_unit_is_told_who_leads() -> None:
+def test_a_unit_staff_member_of_another_unit_learns_nothing_about_the_appeal() -> None:
     reason = refused(story_in("dispatched"), Sign(), RM_STAFF, 403)
-    assert reason == "unit JA-JAS-RM may not act on an appeal led by JA-JAS-UE"
+    assert reason == "unit_staff of JA-JAS-RM may not act on this appeal"
+    # not even its state: a command its state would refuse is refused for scope first
+    assert "may not act" in refused(story_in("signed"), Sign(), RM_STAFF, 403)
 
 
 def test_a_wrong_state_names_what_the_command_needs() -> None:
