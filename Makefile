@@ -32,8 +32,11 @@ install: $(STAMP) $(SECANTUS_STAMP) system-packages
 run: install
 	$(BIN)/appeals up
 
+# The browser tests run in a pytest process of their own: Playwright's sync API keeps an event
+# loop running in the main thread, which pytest-asyncio's session loop cannot share.
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --ignore=tests/browser $(PYTEST_ARGS)
+	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
