@@ -85,9 +85,9 @@ async def dead_letter(app: faust.App, source_topic: str, event: Any, error: str)
         "service": app.conf.id,
         "value": value.decode("utf-8", "replace") if isinstance(value, bytes) else value,
     }
-    # Awaiting the send's result waits for the broker's ack, so the source offset is not
-    # committed before the dead letter is safe.
+    # Sent now (force: not attached to the event being processed) and awaited for the
+    # broker's ack, so the source offset is not committed before the dead letter is safe.
     sent = await app.topic(DEAD_LETTERS[source_topic], value_serializer="raw").send(
-        key=message.key, value=orjson.dumps(body)
+        key=message.key, value=orjson.dumps(body), force=True
     )
     await sent

@@ -234,10 +234,13 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             decision = to_decision(event, outcome)
             kind = "transfer" if outcome.transfer else "triage" if outcome.triage else "dispatch"
             metrics.decisions.labels(kind).inc()
-            # Wait for the broker's ack before the agent moves on: faust commits the event's
-            # offset without waiting for what the agent sent, so a crash in between would
-            # lose the decision and leave the appeal unrouted.
-            sent = await decisions.send(key=event.appeal_id.encode(), value=encode(decision))
+            # Send now (force: not attached to the event, which faust would publish only after
+            # the agent is done with it) and wait for the broker's ack before moving on: faust
+            # commits the event's offset without waiting for what the agent sent, so a crash
+            # in between would lose the decision and leave the appeal unrouted.
+            sent = await decisions.send(
+                key=event.appeal_id.encode(), value=encode(decision), force=True
+            )
             await sent
 
     return app
