@@ -29,6 +29,7 @@ from shared.events import (
     AppealClosed,
     AppealDispatched,
     AppealOverdue,
+    AppealReceived,
     AppealReopened,
     AppealResolved,
     AppealResponded,
@@ -128,6 +129,13 @@ def synthetic_events(street: str) -> list[EventEnvelope]:
         )
 
     def dispatch(appeal_id: str, at: datetime) -> None:
+        # received first: the metrics service refuses events of an appeal it never saw received
+        emit(
+            appeal_id,
+            "appeal.received",
+            at,
+            AppealReceived(channel="web", tracking_no=f"T-{appeal_id}", text="夜间施工噪声"),
+        )
         deadlines = {"sign_by": at + 2 * step, "respond_by": at + 4 * step}
         deadlines["resolve_by"] = at + 8 * step
         emit(

@@ -229,6 +229,15 @@ def appeal_doc(appeal_id: str, **contact: str) -> dict[str, Any]:
     }
 
 
+def store_appeal(mongo: DatabaseProcess, worker: Worker, doc: dict[str, Any]) -> None:
+    """What the appeals service would have stored: notify refuses events of unknown appeals."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo.url, tz_aware=True)
+    try:
+        client[worker.db_name].appeals.insert_one(doc)
+    finally:
+        client.close()
+
+
 def far_deadlines() -> dict[str, datetime]:
     now = datetime.now(UTC)
     return {
@@ -481,6 +490,7 @@ def test_a_permanently_failing_webhook_is_dead_lettered_and_counted(
     worker, receiver = http_world
     appeal_id = uuid.uuid4().hex[:20]
     receiver.doomed.add(appeal_id)
+    store_appeal(mongo, worker, appeal_doc(appeal_id))
     event = new_event(
         "appeal.resolved",
         appeal_id=appeal_id,
@@ -560,6 +570,7 @@ def test_staff_inbox_streams_live_and_reminds_once_before_a_deadline(
     listener.start()
     assert opened.wait(15), "the stream did not open"
 
+    store_appeal(mongo, worker, appeal_doc(appeal_id))
     now = datetime.now(UTC)
     sign_due = now + timedelta(seconds=8)
     event = new_event(

@@ -624,18 +624,23 @@ def decide(
 
 
 def _check_placement(appeal: Appeal, actor: Staff, scope: Scope, city: City) -> None:
-    """403 when the appeal is placed where this actor's post does not reach."""
+    """403 when the appeal is placed where this actor's post does not reach, or not yet placed.
+
+    An appeal not yet placed (no lead unit, street or district) is outside every post but
+    ``Scope.ANY``; ``_check_scope`` would refuse it anyway, but only after the state check,
+    and a 409 naming the state would tell an outsider where the appeal stands.
+    """
     if scope is Scope.ANY:
         return
     if scope in (Scope.LEAD_UNIT, Scope.HANDLERS):
-        if appeal.lead_unit is not None and actor.unit not in appeal.handlers:
+        if appeal.lead_unit is None or actor.unit not in appeal.handlers:
             raise CommandRefused(403, f"{actor.role} of {actor.unit} may not act on this appeal")
     elif scope is Scope.STREET:
-        if appeal.street is not None and appeal.street != actor.street:
+        if appeal.street is None or appeal.street != actor.street:
             raise CommandRefused(403, f"{actor.role} of {actor.street} may not act on this appeal")
     elif scope is Scope.DISTRICT:
         district = district_of(appeal, city)
-        if district is not None and district != actor.district:
+        if district is None or district != actor.district:
             raise CommandRefused(
                 403, f"{actor.role} of {actor.district} may not act on this appeal"
             )
@@ -666,8 +671,7 @@ def _check_scope(appeal: Appeal, actor: Staff, scope: Scope, city: City) -> None
         if appeal.lead_unit is None:
             raise CommandRefused(
                 403,
-                f"appeal {appeal.id} has no lead unit ({appeal.state}); "
-                f"unit {actor.unit} may not act on it",
+                f"appeal {appeal.id} has no lead unit; unit {actor.unit} may not act on it",
             )
         if actor.unit is None or actor.unit not in handlers:
             also = "" if scope is Scope.LEAD_UNIT else " or co-handled by others"

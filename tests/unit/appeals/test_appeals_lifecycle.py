@@ -144,7 +144,7 @@ def test_first_return_goes_to_the_street_coordinator_and_the_second_to_the_distr
     appeal = story.appeal
     assert (appeal.state, appeal.return_count, appeal.returned_by) == ("returned", 1, (LEAD,))
     assert appeal.lead_unit is None and appeal.deadlines is None
-    assert "has no lead unit" in refused(story, AddNote("补充"), LEAD_STAFF, 403)
+    assert "may not act on this appeal" in refused(story, AddNote("补充"), LEAD_STAFF, 403)
 
     story.do(Reassign(unit=OTHER_UNIT), COORDINATOR)
     assert (story.appeal.state, story.appeal.lead_unit) == ("dispatched", OTHER_UNIT)
