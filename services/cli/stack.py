@@ -27,6 +27,7 @@ from shared.embedded import (
     start_broker,
     start_database,
     start_prometheus,
+    stop_together,
 )
 from shared.kafka import ensure_topics
 
@@ -227,19 +228,25 @@ class Stack:
         return urls
 
     def recover_broker(self) -> None:
-        """Bring a crashed broker back, then restart the services.
+        """Bring a crashed broker back, with every service restarted around it.
 
         The embedded brokers can come back in the past (noida writes to disk about once a
-        second), so the services restart to resume from their committed offsets — rolled back
-        with the data — instead of from where they had read to. Nothing is lost: the outbox
-        relay republishes what the broker may have dropped, and consumers de-duplicate.
+        second). A service still running when the broker returns would go on from where it had
+        read to, past offsets the broker has since reused, and could commit that position or
+        de-duplicate against state the broker no longer has. So the services are stopped
+        *before* the broker starts, and started after: they resume from their committed
+        offsets, rolled back with the data. Nothing is lost: the outbox relay republishes what
+        the broker may have dropped, and consumers de-duplicate.
         """
         if self.broker is None:
             return
+        stop_together(list(self.services.values()))
         self.broker.restart()
         asyncio.run(ensure_topics(self.broker.bootstrap))
         for process in self.services.values():
-            process.restart(ready_timeout=120)
+            process.start()
+        for process in self.services.values():
+            process.wait_ready(120)
 
     def dead(self) -> list[str]:
         """Names of parts that have exited."""

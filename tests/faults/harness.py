@@ -46,6 +46,7 @@ from shared.embedded import (
     free_port,
     start_broker,
     start_database,
+    stop_together,
 )
 from shared.kafka import ensure_topics
 
@@ -178,16 +179,22 @@ class FaultStack:
         seconds until it was ready."""
         process = self.part(name)
         started = time.monotonic()
+        if name == "broker":
+            # noida comes back up to ~1 s in the past; consumers must resume from their
+            # committed offsets (rolled back with the data), not from where they had read to,
+            # and none may touch the returned broker with state from before the crash: the
+            # services stop before it starts. What the embedded supervisor does too
+            # (services/cli/stack.py: Stack.recover_broker).
+            stop_together(list(self.services.values()))
         process.start()
         process.wait_ready(timeout)
         if name == "broker":
             # A topic created inside noida's snapshot window would be gone (docs/brokers.md).
             asyncio.run(ensure_topics(self.broker.bootstrap))
-            # noida comes back up to ~1 s in the past; consumers must resume from their
-            # committed offsets (rolled back with the data), not from where they had read to.
-            # This is what the embedded supervisor does too (services/cli/stack.py).
             for service in self.services.values():
-                service.restart(ready_timeout=timeout)
+                service.start()
+            for service in self.services.values():
+                service.wait_ready(timeout)
         return time.monotonic() - started
 
     def stop(self) -> None:

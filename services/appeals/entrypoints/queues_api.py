@@ -17,20 +17,25 @@ The queries are described in domain/queues.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from functools import partial
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.appeals.bootstrap import AppealsContext
 from services.appeals.domain import queues as q
-from services.appeals.domain.lifecycle import CommandRefused, Staff
+from services.appeals.domain.lifecycle import Staff
 from services.appeals.entrypoints.auth import CurrentStaff
-from services.appeals.service_layer.commands import AppealNotFound, StaleVersion
+from services.appeals.entrypoints.command_http import command_errors, expected_version
 from services.appeals.service_layer.duplicates import MasterNotFound, merge_into_master
 
 __all__ = ["merge_router", "queues_router"]
+
+# A queue or section name of one desk (unit queues, street sections).
+Name = TypeVar("Name", bound=str)
 
 queues_router = APIRouter(prefix="/api/v1/queues", tags=["work queues"])
 merge_router = APIRouter(prefix="/api/v1/appeals", tags=["staff commands"])
@@ -57,8 +62,27 @@ def _context(request: Request) -> AppealsContext:
     return context
 
 
-def _forbidden(exc: q.QueueForbidden) -> HTTPException:
-    return HTTPException(403, detail=str(exc))
+def _planned(make: Callable[[], q.QueuePlan]) -> q.QueuePlan:
+    """The plan ``make`` builds, or 403 naming why this caller may not see that queue."""
+    try:
+        return make()
+    except q.QueueForbidden as exc:
+        raise HTTPException(403, detail=str(exc)) from None
+
+
+async def _counts(
+    context: AppealsContext, names: Iterable[Name], plan_for: Callable[[Name], q.QueuePlan]
+) -> QueueCounts:
+    """How many appeals each named queue holds (all refused if the first one is)."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = await context.queues.count(_planned(partial(plan_for, name)))
+    return QueueCounts(counts=counts)
+
+
+def _due(context: AppealsContext) -> dict[str, Any]:
+    """The "due soon" window of this deployment, for the unit and street plans."""
+    return {"due_soon_minutes": context.settings.due_soon_minutes}
 
 
 SortParam = Annotated[q.Sort, Query(description="due: each appeal's current stage deadline")]
@@ -110,17 +134,7 @@ async def unit_queue(
     """One of a unit's work queues."""
     context = _context(request)
     now = datetime.now(UTC)
-    try:
-        plan = q.unit_plan(
-            queue,
-            unit,
-            staff,
-            context.city,
-            now=now,
-            due_soon_minutes=context.settings.due_soon_minutes,
-        )
-    except q.QueueForbidden as exc:
-        raise _forbidden(exc) from None
+    plan = _planned(lambda: q.unit_plan(queue, unit, staff, context.city, now=now, **_due(context)))
     return await _list(context, staff, plan, sort=sort, order=order, page=page, size=size, now=now)
 
 
@@ -129,21 +143,11 @@ async def unit_counts(unit: str, staff: CurrentStaff, request: Request) -> Queue
     """How many appeals each of a unit's queues holds."""
     context = _context(request)
     now = datetime.now(UTC)
-    counts: dict[str, int] = {}
-    try:
-        for name in q.UNIT_QUEUES:
-            plan = q.unit_plan(
-                name,
-                unit,
-                staff,
-                context.city,
-                now=now,
-                due_soon_minutes=context.settings.due_soon_minutes,
-            )
-            counts[name] = await context.queues.count(plan)
-    except q.QueueForbidden as exc:
-        raise _forbidden(exc) from None
-    return QueueCounts(counts=counts)
+    return await _counts(
+        context,
+        q.UNIT_QUEUES,
+        lambda name: q.unit_plan(name, unit, staff, context.city, now=now, **_due(context)),
+    )
 
 
 @queues_router.get("/streets/{street}/{section}", response_model=QueueList)
@@ -160,17 +164,9 @@ async def street_section(
     """One section of a street coordinator's view (综合管理权)."""
     context = _context(request)
     now = datetime.now(UTC)
-    try:
-        plan = q.street_plan(
-            section,
-            street,
-            staff,
-            context.city,
-            now=now,
-            due_soon_minutes=context.settings.due_soon_minutes,
-        )
-    except q.QueueForbidden as exc:
-        raise _forbidden(exc) from None
+    plan = _planned(
+        lambda: q.street_plan(section, street, staff, context.city, now=now, **_due(context))
+    )
     return await _list(context, staff, plan, sort=sort, order=order, page=page, size=size, now=now)
 
 
@@ -179,21 +175,11 @@ async def street_counts(street: str, staff: CurrentStaff, request: Request) -> Q
     """How many appeals each section of a street's view holds."""
     context = _context(request)
     now = datetime.now(UTC)
-    counts: dict[str, int] = {}
-    try:
-        for name in q.STREET_SECTIONS:
-            plan = q.street_plan(
-                name,
-                street,
-                staff,
-                context.city,
-                now=now,
-                due_soon_minutes=context.settings.due_soon_minutes,
-            )
-            counts[name] = await context.queues.count(plan)
-    except q.QueueForbidden as exc:
-        raise _forbidden(exc) from None
-    return QueueCounts(counts=counts)
+    return await _counts(
+        context,
+        q.STREET_SECTIONS,
+        lambda name: q.street_plan(name, street, staff, context.city, now=now, **_due(context)),
+    )
 
 
 @queues_router.get("/districts/{district}/{section}", response_model=QueueList)
@@ -209,10 +195,7 @@ async def district_section(
 ) -> QueueList:
     """The district dispatch centre's triage queue (with the router's candidates) or extensions."""
     context = _context(request)
-    try:
-        plan = q.district_plan(section, district, staff, context.city)
-    except q.QueueForbidden as exc:
-        raise _forbidden(exc) from None
+    plan = _planned(lambda: q.district_plan(section, district, staff, context.city))
     now = datetime.now(UTC)
     return await _list(context, staff, plan, sort=sort, order=order, page=page, size=size, now=now)
 
@@ -238,17 +221,6 @@ class MergeDone(BaseModel):
     events: list[str]
 
 
-def _parse_version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise HTTPException(
-            400, detail=f"If-Match must be the appeal's version number, got {if_match!r}"
-        )
-    return int(value)
-
-
 @merge_router.post(
     "/{appeal_id}/merge",
     response_model=MergeDone,
@@ -267,24 +239,19 @@ async def merge(
 ) -> MergeDone:
     """Confirm a (suspected) duplicate: merge this appeal into its master (lifecycle Merge)."""
     context = _context(request)
-    try:
-        result = await merge_into_master(
-            appeal_id,
-            body.master_id,
-            staff,
-            store=context.store,
-            city=context.city,
-            calendar=context.calendar,
-            expected_version=_parse_version(if_match),
-        )
-    except AppealNotFound:
-        raise HTTPException(404, detail=f"no appeal {appeal_id}") from None
-    except MasterNotFound:
-        raise HTTPException(404, detail=f"no master appeal {body.master_id}") from None
-    except StaleVersion as exc:
-        raise HTTPException(409, detail=str(exc)) from None
-    except CommandRefused as exc:
-        raise HTTPException(exc.status, detail=exc.reason) from None
+    with command_errors(appeal_id):
+        try:
+            result = await merge_into_master(
+                appeal_id,
+                body.master_id,
+                staff,
+                store=context.store,
+                city=context.city,
+                calendar=context.calendar,
+                expected_version=expected_version(if_match),
+            )
+        except MasterNotFound:
+            raise HTTPException(404, detail=f"no master appeal {body.master_id}") from None
     if result.events:
         context.relay.wake()
     return MergeDone(

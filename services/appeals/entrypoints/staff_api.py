@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.appeals.bootstrap import AppealsContext
 from services.appeals.domain import lifecycle as lc
 from services.appeals.entrypoints.auth import CurrentStaff
-from services.appeals.service_layer.commands import AppealNotFound, StaleVersion, execute
+from services.appeals.entrypoints.command_http import command_errors, expected_version
+from services.appeals.service_layer.commands import execute
 
 __all__ = ["staff_router"]
 
@@ -141,17 +142,6 @@ class CommandDone(BaseModel):
     events: list[str]
 
 
-def _parse_version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise HTTPException(
-            400, detail=f"If-Match must be the appeal's version number, got {if_match!r}"
-        )
-    return int(value)
-
-
 def _register(path: str, body_model: type[_Body], build: Callable[[Any], lc.Command]) -> None:
     async def run_command(
         appeal_id: str,
@@ -161,7 +151,7 @@ def _register(path: str, body_model: type[_Body], build: Callable[[Any], lc.Comm
         if_match: Annotated[str | None, Header()] = None,
     ) -> CommandDone:
         context: AppealsContext = request.app.state.context
-        try:
+        with command_errors(appeal_id):
             result = await execute(
                 appeal_id,
                 build(body),
@@ -169,14 +159,8 @@ def _register(path: str, body_model: type[_Body], build: Callable[[Any], lc.Comm
                 store=context.store,
                 city=context.city,
                 calendar=context.calendar,
-                expected_version=_parse_version(if_match),
+                expected_version=expected_version(if_match),
             )
-        except AppealNotFound:
-            raise HTTPException(404, detail=f"no appeal {appeal_id}") from None
-        except StaleVersion as exc:
-            raise HTTPException(409, detail=str(exc)) from None
-        except lc.CommandRefused as exc:
-            raise HTTPException(exc.status, detail=exc.reason) from None
         if result.events:
             context.relay.wake()
         return CommandDone(
