@@ -43,6 +43,7 @@ __all__ = [
     "MAX_RESULTS",
     "MAX_SPAN",
     "OPEN311_STATUS",
+    "PUBLIC_TEXT_CHANNELS",
     "SERVICE_ATTRIBUTES",
     "Open311Problem",
     "RequestQuery",
@@ -53,6 +54,7 @@ __all__ = [
     "offered_matters",
     "parse_datetime",
     "parse_request_query",
+    "public_description",
     "render_xml",
     "service_definition",
     "service_list",
@@ -196,6 +198,21 @@ def status_notes(state: str, transfer_to: str | None = None) -> str:
     return note.format(number=transfer_to or "110/119/120")
 
 
+# Channels whose residents wrote the text themselves into a public interface (the web form, an
+# Open311 client): a 311 feed publishes what was filed there. A hotline call is told to an
+# operator in confidence, often with the caller's own circumstances in it; its words stay
+# internal and the public feed shows only the matter, place and progress.
+PUBLIC_TEXT_CHANNELS = frozenset({"web", "open311"})
+
+
+def public_description(doc: Mapping[str, Any]) -> str | None:
+    """The text the public feed shows: the resident's own words with phone numbers masked,
+    or None for a hotline call."""
+    if doc.get("channel") not in PUBLIC_TEXT_CHANNELS:
+        return None
+    return mask_text(doc.get("text") or "")
+
+
 def service_request(doc: Mapping[str, Any], city: City) -> dict[str, Any]:
     """An appeal document as an Open311 service request (no personal data, by construction:
     only the fields named here are read)."""
@@ -211,8 +228,7 @@ def service_request(doc: Mapping[str, Any], city: City) -> dict[str, Any]:
         "status_notes": status_notes(state, routing.get("transfer")),
         "service_name": matter.name if matter else None,
         "service_code": matter_code,
-        # A public feed: phone numbers a caller put in the text are masked as in staff lists.
-        "description": mask_text(doc.get("text") or ""),
+        "description": public_description(doc),
         "agency_responsible": city.unit_name(doc.get("unit")),
         "service_notice": None,
         "requested_datetime": format_datetime(doc.get("received_at")),

@@ -166,6 +166,16 @@ def test_service_request_shows_the_appeal_without_personal_data(city: City) -> N
         assert secret not in shown
 
 
+def test_public_feed_shows_web_words_masked_and_no_hotline_words(city: City) -> None:
+    said = "我家门口路灯不亮，电话13912345678"
+    web = service_request(appeal_doc(city, channel="web", text=said), city)
+    assert web["description"] is not None
+    assert "路灯不亮" in web["description"] and "13912345678" not in web["description"]
+    hotline = service_request(appeal_doc(city, channel="hotline", text=said), city)
+    assert hotline["description"] is None
+    assert "我家门口" not in repr(hotline) and hotline["service_name"]  # the matter still shows
+
+
 def test_unrouted_request_shows_the_submitters_service_code(city: City) -> None:
     code = in_scope_code(city)
     doc = appeal_doc(
