@@ -53,6 +53,10 @@ class DeadlineBook:
                     "remind_at": deadline.remind_at,
                     "unit": deadline.unit,
                     "street": deadline.street,
+                    # an extension's event names no co-handlers: they stay those of the dispatch
+                    "co_handlers": list(
+                        deadline.co_handlers or (existing or {}).get("co_handlers") or ()
+                    ),
                     "open": True,
                     "reminded": False,
                 },
@@ -72,6 +76,7 @@ class DeadlineBook:
                 remind_at=doc["remind_at"],
                 unit=doc.get("unit"),
                 street=doc.get("street"),
+                co_handlers=tuple(doc.get("co_handlers") or ()),
             )
             async for doc in cursor
         ]

@@ -4,7 +4,9 @@ Notify keeps its own list of open deadlines per appeal, fed from the events: app
 appeal.extended and appeal.reopened carry the current ``deadlines`` (sign, respond, resolve);
 appeal.signed and appeal.responded meet one; appeal.resolved, closed, merged and transferred
 end them all. A deadline is due for a reminder once ``fraction`` of its time has gone (counted
-from the event that set it); the reminder goes to the lead unit once. When a deadline passes,
+from the event that set it); the reminder goes to the lead unit once, and for the resolve
+deadline to the co-handler units of a comprehensive matter too (their part must be done by
+then; signing and responding are the lead's alone). When a deadline passes,
 the appeals service's SLA sweeper emits appeal.overdue, which tells the unit and its
 coordinator; notify does not double that.
 """
@@ -41,6 +43,8 @@ class OpenDeadline:
     remind_at: datetime
     unit: str | None
     street: str | None
+    # units that co-handle the appeal: reminded of the resolve deadline with the lead
+    co_handlers: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -71,6 +75,7 @@ def deadline_changes(trigger: Trigger, *, fraction: float) -> DeadlineChanges:
     if trigger.type in _SETS_DEADLINES:
         raw = trigger.data.get("deadlines") or {}
         unit = trigger.data.get("lead_unit") or trigger.unit
+        co_handlers = tuple(trigger.data.get("co_handlers") or ())
         opened = []
         for name in DEADLINE_NAMES:
             if name not in raw:
@@ -85,6 +90,7 @@ def deadline_changes(trigger: Trigger, *, fraction: float) -> DeadlineChanges:
                     remind_at=remind_at(trigger.occurred_at, due_at, fraction),
                     unit=unit,
                     street=trigger.street,
+                    co_handlers=co_handlers if name == "resolve" else (),
                 )
             )
         return DeadlineChanges(opened=tuple(opened), only_open=trigger.type == "appeal.extended")
@@ -105,5 +111,9 @@ def reminder_trigger(deadline: OpenDeadline) -> Trigger:
         occurred_at=deadline.remind_at,
         street=deadline.street,
         unit=deadline.unit,
-        data={"deadline": deadline.name, "due_at": deadline.due_at.isoformat()},
+        data={
+            "deadline": deadline.name,
+            "due_at": deadline.due_at.isoformat(),
+            "co_handlers": list(deadline.co_handlers),
+        },
     )

@@ -262,6 +262,8 @@ def plan_notices(
             add("unit", coordinator, "staff_overdue", "coordinator")
         case "notify.deadline_near":
             add("unit", trigger.unit, "staff_deadline_near", "lead")
+            for unit in data.get("co_handlers") or ():
+                add("unit", unit, "staff_deadline_near", "co_handler")
         case "appeal.resolved":
             add("resident", trigger.appeal_id, "resident_resolved", "resident")
             for duplicate in merged_appeals:

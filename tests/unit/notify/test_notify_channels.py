@@ -143,6 +143,30 @@ def test_dispatch_opens_deadlines_reminded_at_the_fraction() -> None:
     assert {d.name for d in changes.opened} == {"sign", "respond", "resolve"}
 
 
+def test_co_handlers_are_reminded_of_the_resolve_deadline_only() -> None:
+    data = AppealDispatched(
+        matter=None,
+        urgency="normal",
+        lead_unit="DH-HB-OPS",
+        co_handlers=["DH-HB-RM", "DH-HB-UE"],
+        by="router",
+        deadlines=deadlines(hours=10),
+    )
+    opened = {
+        d.name: d for d in deadline_changes(trigger("appeal.dispatched", data), fraction=0.8).opened
+    }
+    assert opened["resolve"].co_handlers == ("DH-HB-RM", "DH-HB-UE")
+    assert opened["sign"].co_handlers == () and opened["respond"].co_handlers == ()
+    notices = plan_notices(reminder_trigger(opened["resolve"]), city=None)
+    reminded = [(n.recipient.address, n.topic, n.role) for n in notices]
+    assert reminded == [
+        ("unit:DH-HB-OPS", "staff_deadline_near", "lead"),
+        ("unit:DH-HB-RM", "staff_deadline_near", "co_handler"),
+        ("unit:DH-HB-UE", "staff_deadline_near", "co_handler"),
+    ]
+    assert len(plan_notices(reminder_trigger(opened["sign"]), city=None)) == 1
+
+
 def test_an_extension_moves_only_open_deadlines_and_resolution_ends_them() -> None:
     extended = AppealExtended(workdays=3, approved_by="DH-HB-OPS", deadlines=deadlines())
     assert deadline_changes(trigger("appeal.extended", extended), fraction=0.8).only_open
