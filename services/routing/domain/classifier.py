@@ -5,7 +5,9 @@ Two kinds of evidence are combined in log space:
 * a linear model (multinomial logistic regression) over TF-IDF of jieba words and character
   n-grams, trained on the catalog's names, keywords and examples plus any labelled appeals;
 * the catalog's keywords, each weighted by how specific it is (a keyword shared by many
-  matters, or found in many matters' examples, such as 楼上 or 物业, counts for little).
+  matters, or found in many matters' examples, such as 楼上 or 物业, counts for little);
+* the caller's denials: a matter whose keyword contains a denied topic (不是狗的问题) is
+  penalised, because the caller has said it is not what the appeal is about.
 
 Before either sees the text, it is reduced to its *focus*: clauses that deny a topic (我说的不
 是垃圾的事情), asides (顺便说一下...) and references to earlier dispatches are dropped, and a
@@ -54,6 +56,9 @@ class ClassifierSettings:
     catalog_weight: float = 1.0  # sample weight of catalog keywords/examples
     appeal_weight: float = 1.0  # sample weight of labelled appeals
     char_ngrams: tuple[int, int] = (1, 3)
+    # Log-space penalty for a matter whose catalog keyword contains a topic the caller denies
+    # (不是狗的问题 counts against the dog matter even when 宠物店 is still in the text).
+    denial_penalty: float = 2.0
 
 
 # A clause that denies being about something: 我说的不是消防的事情, 不是狗的问题, 我不是要办低保.
@@ -74,6 +79,11 @@ def focus(text: str) -> str:
     A denied topic (不是狗的问题) is also removed where it recurs in the kept clauses, so the
     word the caller said it is *not* about does not decide the matter.
     """
+    return _focus(text)[0]
+
+
+def _focus(text: str) -> tuple[str, list[str]]:
+    """``focus`` plus the topics the caller denied (不是[狗]的问题 -> ["狗"])."""
     parts = clauses(normalise(text))
     kept: list[str] = []
     denied: list[str] = []
@@ -90,12 +100,12 @@ def focus(text: str) -> str:
         if _MAIN.search(part):
             kept.append(part)
     if not kept:
-        return normalise(text)
+        return normalise(text), denied
     result = "，".join(kept)
     for topic in denied:
         if len(topic) >= 1:
             result = result.replace(topic, " ")
-    return result
+    return result, denied
 
 
 class MatterClassifier:
@@ -122,6 +132,9 @@ class MatterClassifier:
         self._jieba_words = [*(k for m in catalog.matters for k in m.keywords), *places]
         add_words(self._jieba_words)
         self._keywords = self._keyword_weights(catalog)
+        self._matter_keywords = [
+            [k for k in (normalise(raw) for raw in m.keywords) if k] for m in catalog.matters
+        ]
         docs = self._catalog_texts(catalog) + list(training)
         unknown = {d.matter for d in docs} - set(self.codes)
         if unknown:
@@ -189,7 +202,9 @@ class MatterClassifier:
         return out
 
     def _prepare(self, text: str) -> str:
-        focused = focus(text)
+        return self._prepare_focused(focus(text))
+
+    def _prepare_focused(self, focused: str) -> str:
         if self._places is not None:
             focused = self._places.sub(" ", focused)
         return expand(_HOUSE_NUMBER.sub(" ", focused))
@@ -217,7 +232,8 @@ class MatterClassifier:
 
     def scores(self, text: str) -> list[tuple[str, float]]:
         """Every matter with its probability for ``text``, best first (they sum to 1)."""
-        prepared = self._prepare(text)
+        focused, denied = _focus(text)
+        prepared = self._prepare_focused(focused)
         log_p = np.full(len(self.codes), -30.0)
         log_p[self._columns] = self._fast.log_proba(prepared)
         boost = np.zeros(len(self.codes))
@@ -228,6 +244,12 @@ class MatterClassifier:
             for code, weight in self._keywords[keyword]:
                 boost[self.codes.index(code)] += weight
         combined = log_p + self.settings.keyword_boost * boost
+        # Removing the denied word from the text is not enough: its matter keeps the evidence
+        # of related words (宠物店 after 不是狗的问题). The caller's denial is evidence against it.
+        for topic in denied:
+            for i, keywords in enumerate(self._matter_keywords):
+                if any(topic in k for k in keywords):
+                    combined[i] -= self.settings.denial_penalty
         combined -= combined.max()
         probs = np.exp(combined)
         probs /= probs.sum()

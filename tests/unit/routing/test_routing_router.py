@@ -165,6 +165,29 @@ def test_passing_mentions_do_not_decide_the_matter(router: Router) -> None:
     assert router.route(RouteRequest(text, "华山路300号")).matter == "noise.construction_night"
 
 
+def test_a_denied_topic_counts_against_its_matter(city: City) -> None:
+    from services.routing.domain.classifier import ClassifierSettings
+
+    text = "不是狗的问题，隔壁那家宠物美容店天天把剪下来的毛扫到人行道上"
+    lenient = Router.from_city(city, settings=ClassifierSettings(denial_penalty=0.0))
+    penalised = Router.from_city(city)
+    dog = "animal.pet_nuisance"
+    assert (
+        dict(penalised.suggest_matters(text, 45))[dog]
+        < dict(lenient.suggest_matters(text, 45))[dog]
+    )
+
+
+def test_confidence_falls_with_a_close_runner_up(router: Router) -> None:
+    outcome = router.route(RouteRequest("路灯坏了一个多礼拜，晚上黑咕隆咚", "华山路120号"))
+    line = next(r for r in outcome.reasons if r.startswith("confidence "))
+    unit, runner_up, place = (float(x.split()[-1]) for x in line.split(": ")[1].split(", "))
+    # The geometric mean of the unit's probability and its lead, times the placement's confidence.
+    expected = (unit * (unit - runner_up)) ** 0.5 * place
+    assert outcome.confidence == pytest.approx(expected, abs=0.01)
+    assert outcome.confidence <= unit * place
+
+
 def test_english_text_is_classified(router: Router) -> None:
     outcome = router.route(
         RouteRequest("The street lights have been off for a week, pitch dark.", "武夷路120号")
