@@ -4,6 +4,7 @@
     appeals bench --target http://host:8000 --bootstrap host:9092 [--mongo-url URL] ...
     appeals bench --soak --duration 600 --rate 100
     appeals bench seed --appeals 200000 [--mongo-url URL]   # at-scale data, straight in
+    appeals bench scale --appeals 20000 [--samples 200] [--json] [--out FILE]  # queues at N
     appeals bench chart RESULT.json --out docs/bench/bench.png
 
 Without ``--target`` the embedded stack is started on free ports in a temporary directory and
@@ -62,6 +63,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--samples-out", type=Path, help="write ids/tracking numbers/tokens here")
     seed.add_argument("--json", action="store_true")
     seed.set_defaults(func=_run_seed)
+
+    scale = tools.add_parser(
+        "scale", help="seed N appeals, time queues and status look-ups, rebuild metrics"
+    )
+    scale.add_argument("--appeals", type=int, required=True)
+    scale.add_argument("--samples", type=int, default=200, help="requests per endpoint")
+    scale.add_argument("--mongo-url", help="a running database (else a fresh SecantusDB)")
+    scale.add_argument(
+        "--data-dir", type=Path, help="keep database and logs here (else a temp dir)"
+    )
+    scale.add_argument("--database", default="appeals")
+    scale.add_argument("--batch", type=int, default=1000, help="appeals per insert_many")
+    scale.add_argument("--page-size", type=int, default=20, help="queue page size (1-100)")
+    scale.add_argument("--json", action="store_true", help="print the result as the last line")
+    scale.add_argument("--out", type=Path, help="write the result JSON here")
+    scale.set_defaults(func=_run_scale)
 
     chart = tools.add_parser("chart", help="draw the chart of a saved result")
     chart.add_argument("result", type=Path)
@@ -166,6 +183,36 @@ def _run_seed(args: argparse.Namespace) -> int:
         if database is not None:
             database.stop()
     print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+    return 0
+
+
+def _run_scale(args: argparse.Namespace) -> int:
+    from services.bench.scale import ScaleOptions, run_scale, summary_lines
+
+    if args.appeals < 1 or args.samples < 1 or not 1 <= args.page_size <= 100:
+        raise SystemExit("--appeals and --samples must be >= 1, --page-size within 1..100")
+    options = ScaleOptions(
+        appeals=args.appeals,
+        samples=args.samples,
+        data_dir=args.data_dir,
+        mongo_url=args.mongo_url,
+        database=args.database,
+        batch=args.batch,
+        page_size=args.page_size,
+    )
+
+    def say(line: str) -> None:
+        # Progress always on stderr: stdout carries the summary, or the JSON as its last line.
+        print(line, file=sys.stderr, flush=True)
+
+    result = run_scale(options, say=say)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, default=str), flush=True)
+    else:
+        print("\n".join(summary_lines(result)), flush=True)
     return 0
 
 

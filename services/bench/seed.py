@@ -19,7 +19,7 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,10 +119,28 @@ def _event(
     }
 
 
+def _serial_digits(serial: int) -> int:
+    """Eight digits that look random but differ for every serial below 10**8.
+
+    Random draws collide (about 25 repeated tracking numbers in a million appeals), and one
+    repeat breaks the service's unique index on ``tracking_no``: its build fails, or the
+    seed's insert does. Multiplying by a number coprime to 10**8 permutes 0 .. 10**8-1.
+    """
+    return (serial * 48_271 + 20_261_126) % 10**8
+
+
 def appeal_document(
-    rng: random.Random, targets: list[_Target], now: datetime, token: str
+    rng: random.Random,
+    targets: list[_Target],
+    now: datetime,
+    token: str,
+    *,
+    serial: int | None = None,
 ) -> dict[str, Any]:
-    """One stored appeal, with its events, as the appeals service would have written it."""
+    """One stored appeal, with its events, as the appeals service would have written it.
+
+    With ``serial`` (unique within a run) the tracking number is unique too.
+    """
     target = rng.choice(targets)
     state, steps, _share = _pick_path(rng)
     appeal_id = uuid.uuid4().hex[:20]
@@ -131,7 +149,8 @@ def appeal_document(
         received_at = now - timedelta(seconds=rng.uniform(0, 14 * 86400))
     received_at = received_at.replace(microsecond=received_at.microsecond // 1000 * 1000)
     channel = rng.choice(("web", "hotline", "hotline", "open311"))
-    tracking_no = f"{received_at:%Y%m%d}{rng.randrange(10**8):08d}"
+    digits = rng.randrange(10**8) if serial is None else _serial_digits(serial)
+    tracking_no = f"{received_at:%Y%m%d}{digits:08d}"
     text = f"{target.address}，{target.matter} 反映的问题，请尽快处理"
     system: dict[str, Any] = {"kind": "system", "id": "routing", "role": "system", "unit": None}
     staff: dict[str, Any] = {
@@ -251,6 +270,8 @@ def appeal_document(
         "close_reason": "" if state == "closed" else None,
         "holder": holder,
         "unit": target.unit if dispatched else None,
+        # Lead unit + co-handlers (none here): unit staff's queues filter on it (access.py).
+        "handlers": [target.unit] if dispatched else [],
         "is_open": state in OPEN,
         "token_hash": hashlib.sha256(token.encode()).hexdigest(),
         "contact": {"phone": f"138{rng.randrange(10**8):08d}"},
@@ -286,7 +307,7 @@ def generate(city: City, count: int, *, seed: int = 1, tokens: int = 200) -> Ite
     now = datetime.now(UTC)
     for i in range(count):
         token = f"seed-{seed}-{i}-{rng.randrange(10**9)}" if i < tokens else "-"
-        yield appeal_document(rng, targets, now, token), token
+        yield appeal_document(rng, targets, now, token, serial=i), token
 
 
 async def seed_appeals(
@@ -298,8 +319,14 @@ async def seed_appeals(
     batch: int = 1000,
     with_event_log: bool = True,
     progress: Any = None,
+    tokens: int = 200,
+    observe: Callable[[dict[str, Any]], None] | None = None,
 ) -> SeedResult:
-    """Insert ``count`` appeals (and their events into ``event_log``) with insert_many."""
+    """Insert ``count`` appeals (and their events into ``event_log``) with insert_many.
+
+    The first ``tokens`` appeals come back as samples (with their plain tokens); ``observe``
+    sees every document before it is inserted (e.g. to find the busiest desks).
+    """
     client = make_client(mongo_url)
     appeals = client[database]["appeals"]
     event_log = client[database]["event_log"]
@@ -308,7 +335,9 @@ async def seed_appeals(
     started = time.perf_counter()
     docs: list[dict[str, Any]] = []
     try:
-        for i, (doc, token) in enumerate(generate(city, count)):
+        for i, (doc, token) in enumerate(generate(city, count, tokens=tokens)):
+            if observe is not None:
+                observe(doc)
             if token != "-":
                 samples.append(
                     {"id": doc["_id"], "tracking_no": doc["tracking_no"], "token": token,

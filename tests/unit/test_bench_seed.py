@@ -39,7 +39,16 @@ def test_documents_read_back_with_the_service_reader(city: City, docs: list[dict
         assert appeal.state == doc["state"]
         # the fields the service would write for this aggregate are the ones seeded
         written = appeal_fields(appeal, city)
-        for name in ("holder", "unit", "is_open", "state", "lead_unit", "matter", "street"):
+        for name in (
+            "holder",
+            "unit",
+            "handlers",
+            "is_open",
+            "state",
+            "lead_unit",
+            "matter",
+            "street",
+        ):
             assert doc[name] == written[name], name
 
 
@@ -78,3 +87,10 @@ def test_targets_are_units_of_the_city(city: City) -> None:
     assert all(t.unit in city.units for t in targets)
     doc = appeal_document(random.Random(1), targets, datetime.now(UTC), "x")
     assert doc["outbox"] == [] and doc["outbox_pending"] is False
+
+
+def test_tracking_numbers_are_unique(city: City) -> None:
+    # The service's unique index on tracking_no must build over whatever was seeded.
+    numbers = [doc["tracking_no"][8:] for doc, _token in generate(city, 3000, seed=2)]
+    assert len(set(numbers)) == len(numbers)
+    assert all(len(n) == 8 and n.isdigit() for n in numbers)

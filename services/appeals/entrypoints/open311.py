@@ -65,6 +65,7 @@ _REQUEST_FIELDS = {
     "matter": 1,
     "matter_hint": 1,
     "text": 1,
+    "channel": 1,  # whose words may be shown (open311.public_description)
     "unit": 1,
     "received_at": 1,
     "updated_at": 1,
@@ -314,11 +315,13 @@ async def find_requests(store: AppealStore, query: RequestQuery) -> list[dict[st
         filters = [base]
     else:
         codes = list(query.service_codes)
-        # Two filters, not a top-level $or (a full scan on SecantusDB): routed appeals by
-        # their matter, unrouted ones by the matter the submitter chose.
+        # Two filters, not a top-level $or (a full scan on SecantusDB): unrouted appeals by
+        # the matter the submitter chose, routed ones by their matter. In that order: an
+        # appeal routed between the two queries is then found by the second, not missed by
+        # both (routing only ever sets the matter).
         filters = [
-            {**base, "matter": {"$in": codes}},
             {**base, "matter": None, "matter_hint": {"$in": codes}},
+            {**base, "matter": {"$in": codes}},
         ]
     found: dict[str, dict[str, Any]] = {}
     for where in filters:
