@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["ALL_TOPICS", "APPEAL_EVENTS", "DEAD_LETTERS", "ROUTING_DECISIONS"]
+__all__ = [
+    "ALL_TOPICS",
+    "APPEAL_EVENTS",
+    "DEAD_LETTERS",
+    "DECISIONS_GROUP",
+    "METRICS_GROUP",
+    "NOTIFY_GROUP",
+    "ROUTING_DECISIONS",
+    "ROUTING_GROUP",
+    "consumer_groups",
+]
 
 APPEAL_EVENTS = "appeals.events"
 ROUTING_DECISIONS = "routing.decisions"
@@ -19,3 +29,20 @@ ALL_TOPICS: dict[str, int] = {
     ROUTING_DECISIONS: 4,
     **{dlq: 1 for dlq in DEAD_LETTERS.values()},
 }
+
+# Consumer groups (the faust app ids of the stream workers; the appeals service's decisions
+# consumer). notify's and metrics' can be renamed by APPEALS_NOTIFY_APP_ID / _METRICS_APP_ID.
+ROUTING_GROUP = "appeals-routing"
+NOTIFY_GROUP = "appeals-notify"
+METRICS_GROUP = "appeals-metrics"
+DECISIONS_GROUP = "appeals-decisions"
+
+
+def consumer_groups(env: dict[str, str]) -> list[str]:
+    """Every consumer group of a deployment whose services get ``env``."""
+    return [
+        ROUTING_GROUP,
+        env.get("APPEALS_NOTIFY_APP_ID", NOTIFY_GROUP),
+        env.get("APPEALS_METRICS_APP_ID", METRICS_GROUP),
+        DECISIONS_GROUP,
+    ]

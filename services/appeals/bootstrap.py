@@ -24,7 +24,7 @@ from shared.city import City, load_city
 from shared.events import RoutingDecision
 from shared.kafka import BROKER_PROFILES, make_consumer, make_producer
 from shared.mongo import make_client
-from shared.topics import ROUTING_DECISIONS
+from shared.topics import DECISIONS_GROUP, ROUTING_DECISIONS
 
 __all__ = ["AppealsContext", "bootstrap"]
 
@@ -107,7 +107,7 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
             ROUTING_DECISIONS,
             bootstrap=bootstrap_servers,
             profile=profile,
-            group_id="appeals-decisions",
+            group_id=DECISIONS_GROUP,
             instance_id=settings.worker_id,
         ),
         lambda: make_producer(bootstrap_servers, profile),

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from services.metrics.domain import MIN_SAMPLE
 from shared.settings import CommonSettings
+from shared.topics import METRICS_GROUP
 
 __all__ = ["MetricsSettings"]
 
@@ -22,7 +23,7 @@ class MetricsSettings(CommonSettings):
     metrics_port: int = Field(default=8001, ge=1, le=65535)
     # The faust app id: the consumer group and the prefix of the table's changelog topic.
     # Workers that share it split the partitions; a second, separate pipeline needs its own.
-    metrics_app_id: str = "appeals-metrics"
+    metrics_app_id: str = METRICS_GROUP
     data_dir: Path = Path(".appeals")
     # How often the day/month figure gauges are recomputed from the facts table.
     metrics_figures_seconds: float = Field(default=10.0, gt=0)

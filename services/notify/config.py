@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings
+from shared.topics import NOTIFY_GROUP
 
 __all__ = ["CHANNEL_NAMES", "NotifySettings"]
 
@@ -43,7 +44,7 @@ class NotifySettings(CommonSettings):
     notify_port: int = Field(default=8003, ge=1, le=65535)
     # The faust app id is the consumer group: a second, independent notify deployment on the
     # same cluster (or a test) needs its own.
-    notify_app_id: str = Field(default="appeals-notify", pattern=r"^[A-Za-z0-9._-]+$")
+    notify_app_id: str = Field(default=NOTIFY_GROUP, pattern=r"^[A-Za-z0-9._-]+$")
     data_dir: Path = Path(".appeals")
 
     notify_channels: Annotated[list[ChannelName], NoDecode] = Field(

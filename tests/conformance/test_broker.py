@@ -36,7 +36,7 @@ from shared.embedded import (
     ManagedProcess,
     start_broker,
 )
-from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.kafka import ensure_topics, make_consumer, make_producer, rewind_groups_to_log_end
 
 BROKER_KIND = os.environ.get("APPEALS_TEST_BROKER", DEFAULT_BROKER)
 FAUST_APP = Path(__file__).with_name("faust_counter_app.py")
@@ -190,6 +190,56 @@ async def test_group_resumes_from_committed_offset(broker: BrokerProcess) -> Non
         await second.stop()
     assert [r.offset for r in records] == list(range(10, 20))
     assert [r.value for r in records] == [str(i).encode() for i in range(10, 20)]
+
+
+async def test_a_group_committed_past_the_log_end_is_rewound_to_it(broker: BrokerProcess) -> None:
+    """What the supervisor does after noida came back in the past (docs/faults.md, finding 7).
+
+    The group was a member-driven one (subscribed, then stopped), as the services' groups are.
+    """
+    topic, group, other = unique("rewind"), unique("group"), unique("group")
+    await ensure_topics(broker.bootstrap, {topic: 2})
+    await produce(broker, topic, [(b"k", str(i).encode()) for i in range(3)])
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    ends = {tp0: 0, tp1: 0}
+    probe = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+    await probe.start()
+    try:
+        ends.update(await probe.end_offsets([tp0, tp1]))
+    finally:
+        await probe.stop()
+    for name, beyond in ((group, 10), (other, 0)):
+        member = make_consumer(
+            topic, bootstrap=broker.bootstrap, profile=broker.kind, group_id=name
+        )
+        await member.start()
+        try:
+            await consume(member, 3, within=20)
+            await member.commit({tp0: ends[tp0] + beyond, tp1: ends[tp1]})
+        finally:
+            await member.stop()
+
+    moved = await rewind_groups_to_log_end(broker.bootstrap, [group, other], {topic: 2})
+
+    assert moved == {group: {f"{topic}:0": (ends[tp0] + 10, ends[tp0])}}
+    check = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group)
+    await check.start()
+    try:
+        assert await check.committed(tp0) == ends[tp0]
+        assert await check.committed(tp1) == ends[tp1]
+    finally:
+        await check.stop()
+    # the group still works: its (static) member rejoins and reads exactly what is written next
+    await produce(broker, topic, [(b"k", b"next-1"), (b"j", b"next-2")])
+    member = make_consumer(
+        topic, bootstrap=broker.bootstrap, profile=broker.kind, group_id=group, instance_id="1"
+    )
+    await member.start()
+    try:
+        records = await consume(member, 2, within=20)
+    finally:
+        await member.stop()
+    assert sorted(r.value for r in records) == [b"next-1", b"next-2"]
 
 
 async def test_rebalance_splits_partitions_and_consumes_each_message_once(

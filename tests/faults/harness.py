@@ -48,7 +48,8 @@ from shared.embedded import (
     start_database,
     stop_together,
 )
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, rewind_groups_to_log_end
+from shared.topics import consumer_groups
 
 __all__ = [
     "ROWS",
@@ -110,6 +111,8 @@ class FaultStack:
     env: dict[str, str]
     ports: dict[str, int]
     services: dict[str, ManagedProcess] = field(default_factory=dict)
+    # what the last broker restart rewound: {group: {"topic:partition": (from, to)}}
+    rewound: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
     @classmethod
     def start(
@@ -191,6 +194,11 @@ class FaultStack:
         if name == "broker":
             # A topic created inside noida's snapshot window would be gone (docs/brokers.md).
             asyncio.run(ensure_topics(self.broker.bootstrap))
+            # Committed offsets newer than the log snapshot: back to the log end before anyone
+            # writes (docs/faults.md, finding 7), as Stack.recover_broker does.
+            self.rewound = asyncio.run(
+                rewind_groups_to_log_end(self.broker.bootstrap, consumer_groups(self.env))
+            )
             for service in self.services.values():
                 service.start()
             for service in self.services.values():

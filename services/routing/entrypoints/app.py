@@ -26,7 +26,7 @@ from shared.city import load_city
 from shared.events import EventEnvelope, InvalidEvent, RoutingDecision, decode_event, encode
 from shared.faust_app import dead_letter, make_faust_app
 from shared.pipeline_metrics import PipelineMetrics, install_lag_timer
-from shared.topics import APPEAL_EVENTS, DEAD_LETTERS, ROUTING_DECISIONS
+from shared.topics import APPEAL_EVENTS, DEAD_LETTERS, ROUTING_DECISIONS, ROUTING_GROUP
 
 __all__ = ["app", "create_app"]
 
@@ -133,7 +133,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     registry = CollectorRegistry()
     metrics = RoutingMetrics(registry)
     app = make_faust_app(
-        "appeals-routing",
+        ROUTING_GROUP,
         settings,
         web_port=settings.routing_port,
         registry=registry,
