@@ -83,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chart = tools.add_parser("chart", help="draw the chart of a saved result")
     chart.add_argument("result", type=Path)
     chart.add_argument("--out", type=Path, default=Path("docs/bench/bench.png"))
+    chart.add_argument("--memory", action="store_true", help="RSS of every process over time")
     chart.set_defaults(func=_run_chart)
 
 
@@ -217,8 +218,9 @@ def _run_scale(args: argparse.Namespace) -> int:
 
 
 def _run_chart(args: argparse.Namespace) -> int:
-    from services.bench.report import draw_chart
+    from services.bench.report import draw_chart, draw_memory_chart
 
     result = json.loads(args.result.read_text())
-    print(draw_chart(result, args.out))
+    draw = draw_memory_chart if args.memory else draw_chart
+    print(draw(result, args.out))
     return 0

@@ -133,6 +133,35 @@ def draw_chart(result: dict[str, Any], out: Path) -> Path:
     return out
 
 
+def draw_memory_chart(result: dict[str, Any], out: Path) -> Path:
+    """RSS of every process over the run (the soak's question: does memory stay flat?)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = result.get("rss_samples", [])
+    names = sorted({name for s in samples for name in s["rss_mb"]})
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for name in names:
+        points = [(s["t"], s["rss_mb"][name]) for s in samples if name in s["rss_mb"]]
+        ax.plot([t for t, _ in points], [mb for _, mb in points], label=name)
+    ax.set_xlabel("seconds into the run")
+    ax.set_ylabel("RSS (MB)")
+    options = result.get("options", {})
+    ax.set_title(
+        f"Memory over the run: {options.get('rate', 0):.0f}/s offered for "
+        f"{options.get('duration_s', 0):.0f} s"
+    )
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
     """Self and inclusive shares of py-spy raw output (``frame;frame;... count`` lines)."""
     own: Counter[str] = Counter()
