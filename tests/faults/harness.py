@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
+from aiokafka.errors import KafkaError
 from kafka import KafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
@@ -196,9 +197,12 @@ class FaultStack:
             asyncio.run(ensure_topics(self.broker.bootstrap))
             # Committed offsets newer than the log snapshot: back to the log end before anyone
             # writes (docs/faults.md, finding 7), as Stack.recover_broker does.
-            self.rewound = asyncio.run(
-                rewind_groups_to_log_end(self.broker.bootstrap, consumer_groups(self.env))
-            )
+            try:
+                self.rewound = asyncio.run(
+                    rewind_groups_to_log_end(self.broker.bootstrap, consumer_groups(self.env))
+                )
+            except KafkaError as exc:  # as Stack.recover_broker: reported, not fatal
+                self.rewound = {"refused": {str(exc)[:80]: (0, 0)}}
             for service in self.services.values():
                 service.start()
             for service in self.services.values():
