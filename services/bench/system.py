@@ -35,17 +35,24 @@ from services.bench.stats import per_second, percentile, rate, summarize
 from services.bench.workload import PlannedAppeal
 from shared.kafka import make_consumer
 from shared.mongo import make_client
-from shared.topics import APPEAL_EVENTS, ROUTING_DECISIONS
+from shared.topics import (
+    APPEAL_EVENTS,
+    DECISIONS_GROUP,
+    METRICS_GROUP,
+    NOTIFY_GROUP,
+    ROUTING_DECISIONS,
+    ROUTING_GROUP,
+)
 
 __all__ = ["EventObserver", "SystemRun", "consumer_lag", "db_opcounters", "scrape_counters"]
 
 OUTCOMES = {"appeal.dispatched", "appeal.triaged", "appeal.transferred"}
 # Consumer groups of the stream services (faust: the app id) and the appeals service.
 GROUPS: dict[str, tuple[str, str]] = {
-    "routing": ("appeals-routing", APPEAL_EVENTS),
-    "notify": ("appeals-notify", APPEAL_EVENTS),
-    "metrics": ("appeals-metrics", APPEAL_EVENTS),
-    "appeals-decisions": ("appeals-decisions", ROUTING_DECISIONS),
+    "routing": (ROUTING_GROUP, APPEAL_EVENTS),
+    "notify": (NOTIFY_GROUP, APPEAL_EVENTS),
+    "metrics": (METRICS_GROUP, APPEAL_EVENTS),
+    "appeals-decisions": (DECISIONS_GROUP, ROUTING_DECISIONS),
 }
 # Counters that say how many events each stream service has handled.
 SERVICE_COUNTERS = {

@@ -114,6 +114,7 @@ class FaultStack:
     services: dict[str, ManagedProcess] = field(default_factory=dict)
     # what the last broker restart rewound: {group: {"topic:partition": (from, to)}}
     rewound: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    rewind_refused: str | None = None  # why the broker refused the rewind, if it did
 
     @classmethod
     def start(
@@ -202,7 +203,7 @@ class FaultStack:
                     rewind_groups_to_log_end(self.broker.bootstrap, consumer_groups(self.env))
                 )
             except KafkaError as exc:  # as Stack.recover_broker: reported, not fatal
-                self.rewound = {"refused": {str(exc)[:80]: (0, 0)}}
+                self.rewind_refused = str(exc)[:200]
             for service in self.services.values():
                 service.start()
             for service in self.services.values():

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from shared.topics import ALL_TOPICS, APPEAL_EVENTS
+from shared.topics import ALL_TOPICS, APPEAL_EVENTS, ROUTING_GROUP
 from tests.faults.harness import (
     FaultStack,
     Row,
@@ -31,7 +31,6 @@ from tests.faults.harness import (
 
 pytestmark = pytest.mark.faults
 
-ROUTING_GROUP = "appeals-routing"  # the routing worker's faust app id
 BACKLOG = 50
 
 

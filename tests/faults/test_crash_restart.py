@@ -72,6 +72,8 @@ def run_faults(
         if stack.rewound:
             moved = sum(len(p) for p in stack.rewound.values())
             row.notes.append(f"{moved} committed offsets past the log end rewound")
+        if stack.rewind_refused:
+            row.notes.append(f"rewind refused: {stack.rewind_refused}")
         row.seconds = time.monotonic() - started
         record(row)
         problems = verdict.problems
