@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class PipelineMetrics:
-    """events_consumed_total, events_invalid_total, dead_letters_total, consumer_lag."""
+    """events_consumed_total, events_invalid_total, dead_letters_total, state_restored_total,
+    consumer_lag."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.events_consumed = Counter(
@@ -32,6 +33,13 @@ class PipelineMetrics:
             "dead_letters",
             "Messages sent to a dead-letter topic.",
             ("service", "topic"),
+            registry=registry,
+        )
+        self.state_restored = Counter(
+            "state_restored",
+            "Appeals missing from a worker's own state (lost in a crash) and restored from the "
+            "appeals service's event log.",
+            ("service",),
             registry=registry,
         )
         self.consumer_lag = Gauge(
@@ -52,6 +60,10 @@ class PipelineMetrics:
     def dead_letter(self, service: str, topic: str) -> None:
         """Count one message a service sent to a dead-letter topic."""
         self.dead_letters.labels(service, topic).inc()
+
+    def restored(self, service: str) -> None:
+        """Count one appeal whose lost state a service rebuilt from the event log."""
+        self.state_restored.labels(service).inc()
 
     def set_lag(self, service: str, topic: str, partition: int, lag: int) -> None:
         """Record a consumer's lag (end offset - committed offset) on one partition."""

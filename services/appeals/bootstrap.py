@@ -19,6 +19,7 @@ from services.appeals.domain.duplicates import DuplicatePolicy
 from services.appeals.domain.sla import WorkCalendar
 from services.appeals.service_layer.decisions import apply_decision
 from services.appeals.service_layer.duplicates import flag_if_duplicate
+from services.appeals.service_layer.routing_watchdog import RoutingWatchdog
 from services.appeals.service_layer.sweeper import SlaSweeper
 from shared.city import City, load_city
 from shared.events import RoutingDecision
@@ -46,6 +47,8 @@ class AppealsContext:
     queues: QueueStore
     sweeper: SlaSweeper
     duplicates: DuplicatePolicy
+    # --- Routing watchdog: re-sends appeals left `received` (service_layer/routing_watchdog.py).
+    watchdog: RoutingWatchdog
 
     async def start(self) -> None:
         """Create indexes and start the background loops."""
@@ -55,10 +58,12 @@ class AppealsContext:
         self.relay.start()
         self.decisions.start()
         self.sweeper.start()
+        self.watchdog.start()
         self.relay.wake()
 
     async def stop(self) -> None:
         """Stop background loops, then close the database client."""
+        await self.watchdog.stop()
         await self.sweeper.stop()
         await self.decisions.stop()
         await self.relay.stop()
@@ -133,6 +138,22 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         district_after_workdays=settings.escalation_district_workdays,
         on_events=relay.wake,
     )
+    watchdog = RoutingWatchdog(
+        store=store,
+        queues=queues,
+        stall_seconds=settings.routing_stall_seconds,
+        batch=settings.sweeper_batch,
+    )
     return AppealsContext(
-        settings, city, calendar, store, relay, decisions, accounts, queues, sweeper, duplicates
+        settings,
+        city,
+        calendar,
+        store,
+        relay,
+        decisions,
+        accounts,
+        queues,
+        sweeper,
+        duplicates,
+        watchdog,
     )

@@ -40,6 +40,10 @@ class AppealsSettings(CommonSettings):
     # How often the sweeper looks for missed deadlines; an overdue event is at most this late.
     sweeper_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
     sweeper_batch: int = Field(default=200, ge=1, le=5000)
+    # The routing watchdog (service_layer/routing_watchdog.py): an appeal still `received` this
+    # many seconds after intake is sent to routing again (0 turns the watchdog off). Routing
+    # answers in milliseconds; this only catches an event or decision lost between processes.
+    routing_stall_seconds: float = Field(default=120.0, ge=0, le=86_400)
     # After the street-level supervision, this many more working days before the district's.
     escalation_district_workdays: int = Field(default=2, ge=1, le=30)
     # A new appeal of the same matter this close (metres) and this recent (hours) to an open

@@ -150,6 +150,8 @@ class FaultStack:
                 "APPEALS_METRICS_FLUSH_SECONDS": "0.5",
                 "APPEALS_METRICS_LAG_SECONDS": "1",
                 "APPEALS_RETRY_SCAN_SECONDS": "0.5",
+                # The routing watchdog (120 s in production) within the scenarios' patience.
+                "APPEALS_ROUTING_STALL_SECONDS": "15",
                 **(extra or {}),
             },
         )
@@ -592,6 +594,14 @@ def verify(
         if wrong:
             verdict.problems.append(f"{len(wrong)} appeals in a wrong state: {wrong[:8]}")
 
+        # Healing is allowed, and reported: appeals the watchdog had to send to routing again.
+        resent = sum(
+            int(d.get("routing_resends") or 0)
+            for d in db.appeals.find({"_id": {"$in": stored_ids}}, {"routing_resends": 1})
+        )
+        if resent:
+            row.notes.append(f"watchdog re-sent {resent} stalled appeal(s) to routing")
+
         # The event log: exactly one appeal.received per appeal.
         received_log = Counter(
             e["appeal_id"]
@@ -640,6 +650,15 @@ def verify(
 
     if check_metrics:
         verdict.problems += _check_metrics(stack, accepted, outcomes, row)
+    restored = {}
+    for service in ("routing", "metrics"):
+        try:
+            text = httpx.get(stack.url(service, "/metrics"), timeout=10).text
+        except httpx.HTTPError:
+            continue
+        restored[service] = int(sample_sum(text, "state_restored_total", service=service))
+    if any(restored.values()):
+        row.notes.append(f"state restored from the event log: {restored}")
     return verdict
 
 

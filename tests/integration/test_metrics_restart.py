@@ -54,6 +54,7 @@ from shared.events import (
     new_event,
 )
 from shared.kafka import ensure_topics, make_producer
+from shared.mongo import make_client
 from shared.topics import APPEAL_EVENTS
 from tests.integration.conftest import poll, reference_city
 
@@ -561,3 +562,84 @@ def check_reports(
     assert bad.status_code == 400 and "level" in bad.json()["error"]
     district = worker.get(f"/reports/district/none/{month_key}")
     assert district.status_code == 200 and all(s in district.text for s in expected)
+
+
+def test_facts_the_worker_never_saw_are_restored_from_the_event_log(
+    own_broker: BrokerProcess, mongo: DatabaseProcess, broker_profile: str, tmp_path: Path
+) -> None:
+    """Finding 9's situation, made on purpose: the worker gets later events of appeals whose
+    ``appeal.received`` it does not hold (here: never published; in the finding: its
+    changelog record lost in a crash). The event log in MongoDB has them, so the worker folds
+    the history from there and every figure counts those appeals once; an event of an appeal
+    the log does not know either is still dead-lettered."""
+    broker = own_broker
+    tag = uuid.uuid4().hex[:6].upper()
+    street = f"T{tag}-S1"
+    plans = make_plans([street], 12, datetime.now(UTC) - timedelta(minutes=40), seed=int(tag, 16))
+    lost = plans[:4]
+    month_key = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    assert all(
+        e.occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m") == month_key
+        for p in plans
+        for e in p.events
+    ), "the generated events straddle a month boundary; run again in a minute"
+    db_name = f"metrics_restore_{tag.lower()}"
+
+    async def log_received() -> None:
+        # As the appeals service's relay logs a published event (AppealStore.mark_published).
+        client = make_client(mongo.url)
+        try:
+            await client[db_name]["event_log"].insert_many(
+                [{**p.events[0].model_dump(), "_id": p.events[0].event_id} for p in lost]
+            )
+        finally:
+            await client.close()
+
+    asyncio.run(log_received())
+    ghost = new_event(
+        "appeal.signed",
+        appeal_id=f"{street}-GHOST",
+        actor=STAFF,
+        data=AppealSigned(),
+        street=street,
+        community=f"{street}-C1",
+        unit=f"{street}-U1",
+    )
+    port = free_port()
+    env = service_env(
+        bootstrap=broker.bootstrap,
+        broker_profile=broker_profile,
+        mongo_url=mongo.url,
+        data_dir=tmp_path,
+        ports={"metrics": port},
+        extra={
+            "APPEALS_MONGO_DB": db_name,
+            "APPEALS_METRICS_APP_ID": f"metrics-restore-{tag.lower()}",
+            "APPEALS_METRICS_FIGURES_SECONDS": "1",
+            "APPEALS_METRICS_FLUSH_SECONDS": "0.5",
+            "APPEALS_METRICS_LAG_SECONDS": "1",
+            "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
+            "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
+        },
+    )
+    worker = Worker(start_service("metrics", env=env, port=port, data_dir=tmp_path), port)
+    try:
+        published = [e for p in plans for e in (p.events[1:] if p in lost else p.events)]
+        publish(broker.bootstrap, broker_profile, messages([*published, ghost]))
+        expected = {street: expected_for(plans, street)}
+        poll(
+            lambda: value(worker.exposition(), "appeals_count", level="street", period="month",
+                          street=street, figure="received") == expected[street].received,
+            timeout=90,
+            what="every appeal counted, the four restored from the event log included",
+        )  # fmt: skip
+        worker.settled("the facts written and the figures computed")
+        text = worker.exposition()
+        check_exposition(text, expected, month_key)
+        assert value(text, "state_restored_total", service="metrics") == len(lost)
+        assert value(text, "dead_letters_total", service="metrics") == 1  # the ghost only
+        assert value(text, "appeals_received_total", street=street) == len(plans)
+        check_reports(worker, expected, month_key, plans)
+    finally:
+        worker.http.close()
+        worker.process.stop()

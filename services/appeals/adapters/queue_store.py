@@ -51,6 +51,7 @@ def _index_keys() -> tuple[tuple[str, ...], ...]:
         ("unit", "state"),
         ("co_handlers", "state"),
         ("matter", "received_at"),
+        ("state", "received_at"),
     ]
     for field in _DEADLINES:
         keys += [("holder", "state", field), ("street", "state", field), ("state", field)]
@@ -227,6 +228,25 @@ class QueueStore:
                 if len(found) >= limit:
                     return list(found.values())[:limit]
         return list(found.values())
+
+    async def received_before(self, cutoff: datetime, limit: int) -> list[Doc]:
+        """Appeals still ``received`` (not yet routed) that arrived before ``cutoff``, oldest
+        first (index ``state, received_at``), for the routing watchdog."""
+        cursor = self.appeals.find(
+            {"state": "received", "received_at": {"$lt": cutoff}},
+            {
+                "_id": 1,
+                "state": 1,
+                "received_at": 1,
+                "outbox": 1,
+                "routing_resent_at": 1,
+                "events.type": 1,
+                "events.event_id": 1,
+            },
+            sort=[("state", ASCENDING), ("received_at", ASCENDING)],
+            limit=limit,
+        )
+        return [doc async for doc in cursor]
 
     async def past_resolve_deadline(self, now: datetime, limit: int) -> list[Doc]:
         """Running appeals whose resolve deadline has passed (escalation candidates)."""

@@ -134,6 +134,22 @@ class AppealStore:
         if events:
             self._notify()
 
+    async def resend_for_routing(self, appeal_id: str, event_id: str, *, now: datetime) -> bool:
+        """Put an appeal's stored ``appeal.received`` back in the outbox, if it is still
+        ``received`` and the event is not pending already; True when it was."""
+        result = await self.appeals.update_one(
+            {"_id": appeal_id, "state": "received", "outbox": {"$ne": event_id}},
+            {
+                "$push": {"outbox": event_id},
+                "$set": {"outbox_pending": True, "routing_resent_at": now},
+                "$inc": {"routing_resends": 1},
+            },
+        )
+        if result.modified_count == 1:
+            self._notify()
+            return True
+        return False
+
     def _notify(self) -> None:
         for listener in self.on_events:
             listener()

@@ -92,6 +92,11 @@ class IntakeMetrics:
             ["reason"],
             registry=registry,
         )
+        self.routing_resent = Counter(
+            "appeals_routing_resent_total",
+            "Appeals still received after APPEALS_ROUTING_STALL_SECONDS, sent to routing again.",
+            registry=registry,
+        )
 
 
 def create_app(settings: AppealsSettings | None = None) -> FastAPI:
@@ -102,6 +107,7 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = bootstrap(settings)
+        context.watchdog.on_resent = metrics.routing_resent.inc
         app.state.context = context
         await context.start()
         try:

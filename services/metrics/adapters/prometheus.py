@@ -98,6 +98,7 @@ class AppealMetrics:
     events_invalid: Counter
     consumer_lag: Gauge
     dead_letters: Counter
+    state_restored: Counter
     min_sample: int = MIN_SAMPLE
     # Label sets written by the last set_figures of each period, to drop stale ones next time.
     _figure_series: dict[str, dict[str, set[_Key]]] = field(default_factory=dict, repr=False)
@@ -231,6 +232,10 @@ class AppealMetrics:
         """Count one message a service sent to a dead-letter topic."""
         self.dead_letters.labels(service, topic).inc()
 
+    def restored(self, service: str) -> None:
+        """Count one appeal whose lost facts were rebuilt from the event log."""
+        self.state_restored.labels(service).inc()
+
     def set_lag(self, service: str, topic: str, partition: int, lag: int) -> None:
         """Record a consumer's lag (end offset - committed offset) on one partition."""
         self.consumer_lag.labels(service, topic, str(partition)).set(lag)
@@ -314,6 +319,7 @@ def build_metrics(registry: CollectorRegistry, *, min_sample: int = MIN_SAMPLE) 
         events_invalid=pipeline.events_invalid,
         consumer_lag=pipeline.consumer_lag,
         dead_letters=pipeline.dead_letters,
+        state_restored=pipeline.state_restored,
         min_sample=min_sample,
     )
 

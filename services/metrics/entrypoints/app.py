@@ -15,6 +15,10 @@ Run: ``appeals serve metrics`` (or ``faust -A services.metrics.entrypoints.app w
 - Changed facts are written to MongoDB (``metrics_facts``) in one bulk write per tick; the
   reports API (entrypoints/reports.py) reads them from there, so with several workers each
   holding some partitions every report still sees every appeal.
+- An event of an appeal the table does not hold (its facts lost in a crash: docs/faults.md,
+  finding 9) first has the appeal's earlier events read back from the appeals service's
+  ``event_log`` and folded (``state_restored_total`` counts it); only an appeal the log does
+  not know either is dead-lettered as "never received".
 - A message that is not a valid event goes to ``appeals.events.dlq`` and is counted; the agent
   never stops on one bad event.
 """
@@ -37,6 +41,7 @@ from services.metrics.config import MetricsSettings
 from services.metrics.domain import AppealFacts, current_figures, districts_of, fold
 from services.metrics.entrypoints.reports import register_reports
 from shared.city import City, load_city
+from shared.event_log import history_before
 from shared.events import EventEnvelope, InvalidEvent, decode_event
 from shared.faust_app import dead_letter, make_faust_app
 from shared.mongo import make_client
@@ -111,13 +116,15 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
         found: City = holder["city"]
         return found
 
-    def store() -> FactsStore:
+    def database() -> Any:
         # Created lazily, inside the worker's event loop.
+        if "db" not in holder:
+            holder["db"] = make_client(settings.mongo_url)[settings.mongo_db]
+        return holder["db"]
+
+    def store() -> FactsStore:
         if "store" not in holder:
-            client = make_client(settings.mongo_url)
-            holder["store"] = FactsStore(
-                client[settings.mongo_db], settings.metrics_facts_collection
-            )
+            holder["store"] = FactsStore(database(), settings.metrics_facts_collection)
         found: FactsStore = holder["store"]
         return found
 
@@ -142,6 +149,43 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
             found = AppealFacts.from_dict(stored["f"]) if stored is not None else None
         return found
 
+    def remember(event: EventEnvelope, partition: int, before: Any, after: AppealFacts) -> None:
+        table[event.appeal_id] = {"p": partition, "f": after.to_dict()}
+        view.facts[event.appeal_id] = after
+        view.partition[event.appeal_id] = partition
+        view.dirty.add(event.appeal_id)
+        metrics.observe(event, before, after)
+
+    async def restore(event: EventEnvelope, partition: int) -> AppealFacts | None:
+        """Fold the logged events before ``event`` of an appeal the table lost; None when the
+        log has no ``appeal.received`` for it either."""
+        backoff = 0.5
+        while True:
+            try:
+                history = await history_before(database(), event)
+                break
+            except Exception:
+                # The database is away: wait for it (the lag shows it) rather than park an
+                # event that only needs reading.
+                log.exception("cannot read the event log; retrying in %.1f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        if not history or history[0].type != "appeal.received":
+            return None
+        facts: AppealFacts | None = None
+        for past in history:
+            after = fold(facts, past, holder["districts"])
+            if after is not facts:
+                remember(past, partition, facts, after)
+            facts = after
+        metrics.restored(SERVICE)
+        log.warning(
+            "facts of an appeal missing from the table restored from the event log (%d events)",
+            len(history),
+            extra={"appeal_id": event.appeal_id, "event_id": event.event_id},
+        )
+        return facts
+
     @app.agent(events)
     async def fold_events(stream: faust.StreamT[bytes]) -> None:
         async for event_ctx in stream.events():
@@ -152,9 +196,12 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
                 continue
             try:
                 city()
+                partition = event_ctx.message.partition
                 before = facts_before(event.appeal_id)
                 if before is None and event.type != "appeal.received":
-                    # An event of an appeal never received here would count a ghost appeal.
+                    before = await restore(event, partition)
+                if before is None and event.type != "appeal.received":
+                    # An event of an appeal never received anywhere would count a ghost.
                     await reject(event_ctx, f"{event.type} for an appeal never received")
                     continue
                 after = fold(before, event, holder["districts"])
@@ -168,12 +215,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
             metrics.consumed(SERVICE, event.type)
             if after is before:
                 continue  # redelivered: already folded and counted
-            partition = event_ctx.message.partition
-            table[event.appeal_id] = {"p": partition, "f": after.to_dict()}
-            view.facts[event.appeal_id] = after
-            view.partition[event.appeal_id] = partition
-            view.dirty.add(event.appeal_id)
-            metrics.observe(event, before, after)
+            remember(event, partition, before, after)
 
     async def on_rebalanced(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         assigned = app.consumer.assignment() if app.consumer else set()

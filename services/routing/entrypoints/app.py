@@ -6,11 +6,16 @@ Consumes ``appeal.received``, ``appeal.returned`` and ``appeal.reopened`` from
 ``appeals.events``; emits one ``RoutingDecision`` per request to ``routing.decisions``. The
 text and place of each appeal are kept in a table (changelog-backed, partitioned like the
 events) because a returned appeal must be routed again without the unit that returned it.
+If the table has lost an appeal (its changelog record dropped in a broker crash: docs/faults.md,
+finding 9), a return or reopening is routed from the appeal's history read back from the
+appeals service's ``event_log`` (``state_restored_total`` counts it); only an appeal the log
+does not know either is dead-lettered.
 A message that is not a valid event goes to ``appeals.events.dlq`` and the agent goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -23,8 +28,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from services.routing.config import RoutingSettings
 from services.routing.domain.router import RouteOutcome, Router, RouteRequest
 from shared.city import load_city
+from shared.event_log import history_before
 from shared.events import EventEnvelope, InvalidEvent, RoutingDecision, decode_event, encode
 from shared.faust_app import dead_letter, make_faust_app
+from shared.mongo import make_client
 from shared.pipeline_metrics import PipelineMetrics, install_lag_timer
 from shared.topics import APPEAL_EVENTS, DEAD_LETTERS, ROUTING_DECISIONS, ROUTING_GROUP
 
@@ -104,6 +111,30 @@ def request_for(event: EventEnvelope, remembered: dict[str, Any] | None) -> Rout
     )
 
 
+def remembered_input(request: RouteRequest) -> dict[str, Any]:
+    """What the table keeps of a routed request, to route the appeal again later."""
+    return {
+        "text": request.text,
+        "address": request.address,
+        "location": list(request.location) if request.location else None,
+        "matter_hint": request.matter_hint,
+        "excluded_units": list(request.excluded_units),
+        "return_count": request.return_count,
+    }
+
+
+def remembered_from(history: list[EventEnvelope]) -> dict[str, Any] | None:
+    """The table entry an appeal's past events would have left (None: never received)."""
+    remembered: dict[str, Any] | None = None
+    for past in history:
+        if past.type not in ROUTED_TYPES:
+            continue
+        request = request_for(past, remembered)
+        if request is not None:
+            remembered = remembered_input(request)
+    return remembered
+
+
 def to_decision(event: EventEnvelope, outcome: RouteOutcome) -> RoutingDecision:
     """The message for ``routing.decisions``."""
     return RoutingDecision(
@@ -142,6 +173,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     pipeline = PipelineMetrics(registry)
     install_lag_timer(app, pipeline, service=SERVICE, topic=APPEAL_EVENTS, interval=5.0)
     router_holder: dict[str, Router] = {}
+    database: dict[str, Any] = {}  # the event log's database, connected on first need
 
     def router() -> Router:
         # Built lazily in the worker, so importing the module (faust -A, tests) stays cheap.
@@ -185,6 +217,30 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             return web.json({"detail": "query parameter 'q' is required"}, status=422)
         return web.json(router().suggest_addresses(prefix, k=10))
 
+    async def restore(event: EventEnvelope) -> dict[str, Any] | None:
+        """The input of an appeal the table lost, from the event log (None: not there)."""
+        if "db" not in database:
+            database["db"] = make_client(settings.mongo_url)[settings.mongo_db]
+        backoff = 0.5
+        while True:
+            try:
+                history = await history_before(database["db"], event)
+                break
+            except Exception:
+                # The database is away: wait for it (the lag shows it) rather than park an
+                # event that only needs reading.
+                log.exception("cannot read the event log; retrying in %.1f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        remembered = remembered_from(history)
+        if remembered is not None:
+            pipeline.restored(SERVICE)
+            log.warning(
+                "input of an appeal missing from the table restored from the event log",
+                extra={"appeal_id": event.appeal_id, "event_id": event.event_id},
+            )
+        return remembered
+
     @app.agent(events)
     async def route(stream: faust.StreamT[bytes]) -> None:
         async for event_ctx in stream.events():
@@ -201,6 +257,8 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             if event.type not in ROUTED_TYPES:
                 continue
             remembered = inputs.get(event.appeal_id)
+            if remembered is None and event.type != "appeal.received":
+                remembered = await restore(event)
             request = request_for(event, remembered)
             if request is None:
                 # A return or reopening of an appeal this router never saw received: nothing
@@ -223,14 +281,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
             metrics.seconds.observe(time.perf_counter() - started)
-            inputs[event.appeal_id] = {
-                "text": request.text,
-                "address": request.address,
-                "location": list(request.location) if request.location else None,
-                "matter_hint": request.matter_hint,
-                "excluded_units": list(request.excluded_units),
-                "return_count": request.return_count,
-            }
+            inputs[event.appeal_id] = remembered_input(request)
             decision = to_decision(event, outcome)
             kind = "transfer" if outcome.transfer else "triage" if outcome.triage else "dispatch"
             metrics.decisions.labels(kind).inc()

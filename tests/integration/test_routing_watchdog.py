@@ -1,0 +1,106 @@
+"""The routing watchdog against the real MongoDB-protocol server.
+
+An appeal stored by the real intake code, whose events the relay has published (marked in the
+real store), is left ``received``: nobody routed it. The watchdog must put its stored
+``appeal.received`` back in the outbox once, and not again within the stall; an appeal that
+moved on, or one still in the outbox, must be left alone. (What the relay then does with the
+outbox is the relay's tests; the whole loop runs in tests/faults.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.appeals.adapters.queue_store import QueueStore
+from services.appeals.adapters.store import AppealStore
+from services.appeals.domain.intake import AppealCreate
+from services.appeals.service_layer.intake import submit_appeal
+from services.appeals.service_layer.routing_watchdog import RoutingWatchdog
+from shared.city import City, load_city
+from shared.embedded import DatabaseProcess
+from shared.events import Actor
+from shared.mongo import make_client
+from tests.integration.conftest import reference_city
+
+RESIDENT = Actor(kind="resident", id="web")
+
+
+@pytest.fixture(scope="module")
+def city() -> City:
+    return load_city(reference_city() / "jurisdiction.yaml", reference_city() / "matters.yaml")
+
+
+@pytest.fixture
+async def stores(mongo: DatabaseProcess) -> AsyncIterator[tuple[AppealStore, QueueStore]]:
+    client = make_client(mongo.url)
+    store = AppealStore(client, f"appeals_watchdog_{uuid.uuid4().hex[:8]}")
+    queues = QueueStore(store.appeals)
+    await store.create_indexes()
+    await queues.create_indexes()
+    try:
+        yield store, queues
+    finally:
+        await client.drop_database(store.db.name)
+        await client.close()
+
+
+async def published_appeal(store: AppealStore, city: City, text: str) -> str:
+    doc, _, created = await submit_appeal(
+        AppealCreate(text=text, address="华山路120号"),
+        store=store,
+        city=city,
+        channel="web",
+        actor=RESIDENT,
+        idempotency_key=None,
+    )
+    assert created
+    # What the relay does once the broker has the events: log them, empty the outbox.
+    stored = await store.get(doc["_id"])
+    assert stored is not None
+    await store.mark_published([(doc["_id"], stored["events"])])
+    return str(doc["_id"])
+
+
+async def test_a_stalled_appeal_goes_back_to_the_outbox_once_per_stall(
+    stores: tuple[AppealStore, QueueStore], city: City
+) -> None:
+    store, queues = stores
+    stalled = await published_appeal(store, city, "华山路120号门口路灯坏了")
+    moved_on = await published_appeal(store, city, "华山路120号门口井盖缺失")
+    await store.appeals.update_one({"_id": moved_on}, {"$set": {"state": "triage"}})
+    counted: list[int] = []
+    watchdog = RoutingWatchdog(
+        store=store, queues=queues, stall_seconds=60, on_resent=counted.append
+    )
+
+    assert await watchdog.check_once(datetime.now(UTC)) == []  # too young yet
+
+    later = datetime.now(UTC) + timedelta(seconds=61)
+    assert await watchdog.check_once(later) == [stalled]
+    doc = await store.get(stalled)
+    assert doc is not None
+    received_id = next(e["event_id"] for e in doc["events"] if e["type"] == "appeal.received")
+    assert doc["outbox"] == [received_id]
+    assert doc["outbox_pending"] is True
+    assert doc["routing_resends"] == 1
+    assert counted == [1]
+    # What the relay would publish now is the appeal's own received event, same id.
+    assert [d["_id"] for d in await store.pending_outbox(10)] == [stalled]
+
+    # Still in the outbox: the relay's business, not resent twice.
+    assert await watchdog.check_once(later + timedelta(seconds=61)) == []
+    await store.mark_published(
+        [(stalled, [e for e in doc["events"] if e["event_id"] == received_id])]
+    )
+    # Out again, but resent less than a stall ago: waits.
+    assert await watchdog.check_once(later + timedelta(seconds=30)) == []
+    # A stall after the last resend: resent again, counted again.
+    assert await watchdog.check_once(later + timedelta(seconds=121)) == [stalled]
+    again = await store.get(stalled)
+    assert again is not None and again["routing_resends"] == 2
+    assert counted == [1, 1]
+    assert watchdog.resent == 2
