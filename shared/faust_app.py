@@ -16,11 +16,12 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from shared.kafka import BROKER_PROFILES, faust_settings
+from shared.faust_transport import CorrectedApp
+from shared.kafka import faust_settings
 from shared.settings import CommonSettings
-from shared.topics import APPEAL_EVENTS, DEAD_LETTERS
+from shared.topics import DEAD_LETTERS
 
-__all__ = ["dead_letter", "install_start_commits", "make_faust_app"]
+__all__ = ["dead_letter", "make_faust_app"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def make_faust_app(
     )
     data_dir = data_dir or Path(".appeals") / "faust" / app_id
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    # CorrectedApp: a never-committed partition resumes from its start (shared/faust_transport.py).
+    app = CorrectedApp(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -56,9 +58,6 @@ def make_faust_app(
         web_enabled=True,
         **{**profile_options, **options},
     )
-
-    if BROKER_PROFILES[settings.broker_profile].static_membership:
-        install_start_commits(app, topics=(APPEAL_EVENTS,))
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -97,39 +96,3 @@ async def dead_letter(app: faust.App, source_topic: str, event: Any, error: str)
         key=message.key, value=orjson.dumps(body), force=True
     )
     await sent
-
-
-def install_start_commits(app: faust.App, *, topics: tuple[str, ...], every: float = 5.0) -> None:
-    """Give each assigned input partition a committed offset (its log start) if it has none.
-
-    faust commits a partition only once it has processed an event there. On noida, a worker
-    that rejoins its group under its static identity was measured never to read a partition
-    with no committed offset (docs/faults.md, finding 8): the appeals written there while it
-    was down stayed unrouted. A committed log start makes the rejoining worker read them.
-    The commit is made by the worker's own consumer, as a member of the group; a timer
-    repeats the check, so partitions assigned later are covered too.
-    """
-
-    @app.timer(interval=every)
-    async def commit_start_of_uncommitted() -> None:
-        thread = getattr(app.consumer, "_thread", None)
-        if thread is None:  # not the aiokafka driver: nothing to do
-            return
-        try:
-            consumer = thread._ensure_consumer()
-
-            async def work() -> dict[str, int]:
-                assigned = [tp for tp in consumer.assignment() if tp.topic in topics]
-                missing = [tp for tp in assigned if await consumer.committed(tp) is None]
-                if not missing:
-                    return {}
-                starts = await consumer.beginning_offsets(missing)
-                await consumer.commit({tp: starts[tp] for tp in missing})
-                return {f"{tp.topic}:{tp.partition}": starts[tp] for tp in missing}
-
-            done = await thread.call_thread(work)
-        except Exception as exc:  # a rebalance in between, the broker away: try again later
-            log.info("start offsets not committed yet: %s", exc)
-            return
-        if done:
-            log.info("committed the start of never-committed partitions: %s", done)

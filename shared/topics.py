@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiokafka.partitioner import DefaultPartitioner
+
 __all__ = [
     "ALL_TOPICS",
     "APPEAL_EVENTS",
@@ -12,6 +14,7 @@ __all__ = [
     "ROUTING_DECISIONS",
     "ROUTING_GROUP",
     "consumer_groups",
+    "partition_of",
 ]
 
 APPEAL_EVENTS = "appeals.events"
@@ -46,3 +49,11 @@ def consumer_groups(env: dict[str, str]) -> list[str]:
         env.get("APPEALS_METRICS_APP_ID", METRICS_GROUP),
         DECISIONS_GROUP,
     ]
+
+
+def partition_of(appeal_id: str, partitions: int = ALL_TOPICS[APPEAL_EVENTS]) -> int:
+    """The partition (of ``partitions``) the producers put an appeal's messages on: the Kafka
+    clients' default partitioner, murmur2 of the key (tests/conformance checks the broker
+    agrees)."""
+    every = list(range(partitions))
+    return int(DefaultPartitioner()(appeal_id.encode(), every, every))

@@ -37,6 +37,7 @@ from shared.embedded import (
     start_broker,
 )
 from shared.kafka import ensure_topics, make_consumer, make_producer, rewind_groups_to_log_end
+from shared.topics import partition_of
 
 BROKER_KIND = os.environ.get("APPEALS_TEST_BROKER", DEFAULT_BROKER)
 FAUST_APP = Path(__file__).with_name("faust_counter_app.py")
@@ -122,6 +123,25 @@ async def test_acks_all_keeps_per_key_order_on_one_partition(broker: BrokerProce
         assert len({r.partition for r in mine}) == 1, f"{key!r} spread over partitions"
         mine.sort(key=lambda r: r.offset)
         assert [r.value for r in mine] == [v for k, v in sent if k == key]
+
+
+async def test_keys_land_on_the_partition_partition_of_computes(broker: BrokerProcess) -> None:
+    # The metrics worker finds its partitions' facts in MongoDB by shared.topics.partition_of.
+    topic = unique("partitioner")
+    await ensure_topics(broker.bootstrap, {topic: 4})
+    keys = [uuid.uuid4().hex for _ in range(40)]
+    await produce(broker, topic, [(k.encode(), b"x") for k in keys])
+    consumer = make_consumer(topic, bootstrap=broker.bootstrap, profile=broker.kind, group_id=None)
+    await consumer.start()
+    try:
+        records = await consume(consumer, len(keys), within=20)
+    finally:
+        await consumer.stop()
+    assert len(records) == len(keys)
+    assert {r.key.decode(): r.partition for r in records if r.key} == {
+        k: partition_of(k, 4) for k in keys
+    }
+    assert len({partition_of(k, 4) for k in keys}) == 4  # the keys do spread
 
 
 @broken_on("tansu", "InitProducerId fails, so an idempotent producer cannot start")

@@ -658,7 +658,7 @@ def verify(
             continue
         restored[service] = int(sample_sum(text, "state_restored_total", service=service))
     if any(restored.values()):
-        row.notes.append(f"state restored from the event log: {restored}")
+        row.notes.append(f"lost worker state restored: {restored}")
     return verdict
 
 

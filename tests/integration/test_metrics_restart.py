@@ -643,3 +643,85 @@ def test_facts_the_worker_never_saw_are_restored_from_the_event_log(
     finally:
         worker.http.close()
         worker.process.stop()
+
+
+def test_facts_the_table_lost_are_adopted_from_mongodb(
+    own_broker: BrokerProcess, mongo: DatabaseProcess, broker_profile: str, tmp_path: Path
+) -> None:
+    """The worst a broker crash can do to the table: lose its changelog wholesale. Made here
+    by starting a second worker (its own app id, so its own empty changelog) on a second,
+    empty broker, against the MongoDB the first worker wrote: after its first rebalance it
+    must hold every appeal's facts again, read from ``metrics_facts``, and show the same
+    figures; later events then fold on top of the adopted facts."""
+    tag = uuid.uuid4().hex[:6].upper()
+    streets = [f"T{tag}-S1"]
+    plans = make_plans(streets, 8, datetime.now(UTC) - timedelta(minutes=40), seed=int(tag, 16))
+    month_key = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    assert all(
+        e.occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m") == month_key
+        for p in plans
+        for e in p.events
+    ), "the generated events straddle a month boundary; run again in a minute"
+    db_name = f"metrics_adopt_{tag.lower()}"
+    # The last event of the first appeal is held back, to be published to the second worker.
+    held_back = plans[0].events[-1]
+    first_events = [e for p in plans for e in p.events if e is not held_back]
+
+    def worker_on(broker: BrokerProcess, name: str) -> Worker:
+        port = free_port()
+        env = service_env(
+            bootstrap=broker.bootstrap,
+            broker_profile=broker_profile,
+            mongo_url=mongo.url,
+            data_dir=tmp_path / name,
+            ports={"metrics": port},
+            extra={
+                "APPEALS_MONGO_DB": db_name,
+                "APPEALS_METRICS_APP_ID": f"metrics-adopt-{name}-{tag.lower()}",
+                "APPEALS_METRICS_FIGURES_SECONDS": "1",
+                "APPEALS_METRICS_FLUSH_SECONDS": "0.5",
+                "APPEALS_METRICS_LAG_SECONDS": "1",
+                "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
+                "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
+            },
+        )
+        process = start_service("metrics", env=env, port=port, data_dir=tmp_path / name)
+        return Worker(process, port)
+
+    first = worker_on(own_broker, "a")
+    try:
+        publish(own_broker.bootstrap, broker_profile, messages(first_events))
+        poll(
+            lambda: first.status()["appeals"] == len(plans),
+            timeout=90,
+            what="the first worker folding every appeal",
+        )
+        first.settled("the first worker's facts written to MongoDB")
+        before = samples(first.exposition(), set(streets))
+        assert before
+    finally:
+        first.http.close()
+        first.process.stop()
+
+    empty_broker = start_broker(broker_profile, data_dir=tmp_path / "broker-2")  # type: ignore[arg-type]
+    second: Worker | None = None
+    try:
+        asyncio.run(ensure_topics(empty_broker.bootstrap))
+        second = worker_on(empty_broker, "b")
+        second.settled("the second worker reconciled with MongoDB")
+        text = second.exposition()
+        assert second.status()["appeals"] == len(plans)
+        assert samples(text, set(streets)) == before
+        assert value(text, "state_restored_total", service="metrics") == len(plans)
+
+        # The held-back event folds on top of the adopted facts, and only it.
+        publish(empty_broker.bootstrap, broker_profile, messages([held_back]))
+        second.settled("the held-back event folded")
+        expected = {s: expected_for(plans, s) for s in streets}
+        check_exposition(second.exposition(), expected, month_key)
+        assert value(second.exposition(), "events_consumed_total", service="metrics") == 1
+    finally:
+        if second is not None:
+            second.http.close()
+            second.process.stop()
+        empty_broker.stop()

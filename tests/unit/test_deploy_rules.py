@@ -19,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from services.appeals.entrypoints.http import IntakeMetrics
 from services.metrics.adapters.prometheus import build_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +70,11 @@ def metric_names(expr: str) -> set[str]:
 
 
 def registered_names() -> set[str]:
-    """Every sample name ``build_metrics`` can expose, suffixes included."""
+    """Every sample name the metrics service (``build_metrics``) and the appeals service
+    (``IntakeMetrics``) can expose, suffixes included."""
     registry = CollectorRegistry()
     build_metrics(registry)
+    IntakeMetrics(registry)
     names = set()
     for family in registry.collect():
         if family.type == "counter":

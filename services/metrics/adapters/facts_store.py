@@ -1,10 +1,15 @@
 """The ``metrics_facts`` collection in MongoDB: every appeal's folded facts, for the reports.
 
 One document per appeal: ``_id`` = appeal id, the fields of ``AppealFacts.to_dict()``, the
-number of events folded (``events``) and index fields (``months``, ``districts``, ``streets``:
-see ``domain.reports.index_fields``), so a monthly report reads only the appeals that can count
-in it. The live worker upserts changed facts in batches on a timer; ``appeals metrics
-rebuild`` rewrites the collection from the event log.
+number of events folded (``events``), the ``appeals.events`` partition of the appeal (``p``)
+and index fields (``months``, ``districts``, ``streets``: see ``domain.reports.index_fields``),
+so a monthly report reads only the appeals that can count in it. The live worker upserts
+changed facts in batches on a timer; ``appeals metrics rebuild`` rewrites the collection from
+the event log.
+
+The collection is also the durable copy of the worker's table: after a rebalance the worker
+reads the facts of its partitions back (``of_partition``) and adopts any the table lost (a
+broker that drops changelog records in a crash: docs/faults.md, finding 9).
 
 Why MongoDB and not the worker's faust table: a table is split by partition across workers,
 so with several metrics workers no single one could answer a report. Every worker writes the
@@ -22,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.metrics.domain import AppealFacts
 from services.metrics.domain.reports import index_fields
+from shared.topics import partition_of
 
 __all__ = ["FactsStore", "facts_document"]
 
@@ -34,8 +40,13 @@ def facts_document(facts: AppealFacts) -> Doc:
         "_id": facts.appeal_id,
         **facts.to_dict(),
         "events": len(facts.seen),
+        "p": partition_of(facts.appeal_id),
         **index_fields(facts),
     }
+
+
+# Fields of the document that are not AppealFacts'.
+_NOT_FACTS = ("events", "p", "months", "districts", "streets")
 
 
 def _facts(doc: Doc) -> AppealFacts:
@@ -54,6 +65,7 @@ class FactsStore:
             [
                 IndexModel([("months", ASCENDING), ("districts", ASCENDING)]),
                 IndexModel([("months", ASCENDING), ("streets", ASCENDING)]),
+                IndexModel([("p", ASCENDING)]),
             ]
         )
 
@@ -72,10 +84,10 @@ class FactsStore:
             written += len(ops)
         return written
 
-    async def event_counts(self, appeal_ids: Sequence[str]) -> dict[str, int]:
-        """How many events each stored appeal has folded (absent: not stored)."""
-        cursor = self.collection.find({"_id": {"$in": list(appeal_ids)}}, {"events": 1})
-        return {doc["_id"]: int(doc.get("events", 0)) async for doc in cursor}
+    async def of_partition(self, partition: int) -> dict[str, AppealFacts]:
+        """The stored facts of every appeal on ``partition`` of ``appeals.events``."""
+        cursor = self.collection.find({"p": partition}, {name: 0 for name in _NOT_FACTS})
+        return {doc["_id"]: _facts(doc) async for doc in cursor}
 
     async def find(
         self,
@@ -92,7 +104,7 @@ class FactsStore:
             query["districts"] = district
         if street is not None:
             query["streets"] = street
-        projection = {"events": 0, "months": 0, "districts": 0, "streets": 0}
+        projection = {name: 0 for name in _NOT_FACTS}
         return [_facts(doc) async for doc in self.collection.find(query, projection)]
 
     async def replace_all(self, documents: Sequence[Doc], *, batch: int = 5000) -> None:

@@ -7,11 +7,12 @@ Run: ``appeals serve metrics`` (or ``faust -A services.metrics.entrypoints.app w
   id, so each key is written only from its own partition, as faust requires). ``fold`` is
   idempotent on ``event_id``: a redelivered event changes nothing and moves no series.
 - After every rebalance (once table recovery is complete) the in-memory view of the facts is
-  rebuilt from the table and the backlog gauges are reloaded from it, so gauges after a crash
-  equal the gauges before it. Counters count in-process and restart from zero with the process
-  (a counter reset, which ``rate``/``increase`` handle); every absolute total comes from the
-  facts: the backlog gauges and the per-period ``appeals_count`` / rate gauges, recomputed on
-  a timer.
+  rebuilt from the table, compared with MongoDB's copy of the same partitions (facts the table
+  lost are adopted, facts MongoDB lacks are written), and the backlog gauges are reloaded from
+  it, so gauges after a crash equal the gauges before it. Counters count in-process and
+  restart from zero with the process (a counter reset, which ``rate``/``increase`` handle);
+  every absolute total comes from the facts: the backlog gauges and the per-period
+  ``appeals_count`` / rate gauges, recomputed on a timer.
 - Changed facts are written to MongoDB (``metrics_facts``) in one bulk write per tick; the
   reports API (entrypoints/reports.py) reads them from there, so with several workers each
   holding some partitions every report still sees every appeal.
@@ -46,7 +47,7 @@ from shared.events import EventEnvelope, InvalidEvent, decode_event
 from shared.faust_app import dead_letter, make_faust_app
 from shared.mongo import make_client
 from shared.pipeline_metrics import install_lag_timer
-from shared.topics import ALL_TOPICS, APPEAL_EVENTS, DEAD_LETTERS
+from shared.topics import ALL_TOPICS, APPEAL_EVENTS, DEAD_LETTERS, partition_of
 
 __all__ = ["SERVICE", "FactsView", "app", "create_app"]
 
@@ -98,6 +99,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
     # Known label sets start at zero, so "no bad messages yet" is a 0 and not a missing series.
     metrics.events_invalid.labels(SERVICE)
     metrics.dead_letters.labels(SERVICE, dlq)
+    metrics.state_restored.labels(SERVICE)
     app = make_faust_app(
         settings.metrics_app_id,
         settings,
@@ -221,29 +223,47 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
         assigned = app.consumer.assignment() if app.consumer else set()
         partitions = {tp.partition for tp in assigned if tp.topic == APPEAL_EVENTS}
         view.reload(table, partitions)
+        await reconcile(partitions)
         metrics.load_backlog(view.facts.values())
         view.recovered = True
         view.rebalances += 1
         log.info("facts reloaded: %d appeals on partitions %s", len(view.facts), partitions)
-        await reconcile()
 
     app.on_rebalance_complete.connect(on_rebalanced)
 
-    async def reconcile() -> None:
-        """Mark for writing the appeals MongoDB holds an older version of (a crash between a
-        fold and its flush, or facts another worker wrote before a rebalance)."""
-        ids = list(view.facts)
+    async def reconcile(partitions: set[int]) -> None:
+        """Compare the table with MongoDB's copy of the same partitions' facts.
+
+        MongoDB has more events of an appeal than the table (or the table lacks it): the
+        broker lost changelog records in a crash; MongoDB's facts are adopted (into the view:
+        faust writes its table only from inside the stream; the appeal's next event writes it).
+        The table has more (or MongoDB lacks it): a crash between a fold and its flush; the
+        appeal is marked for writing. Runs before the stream resumes, so no fold interleaves.
+        """
         try:
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start : start + 1000]
-                stored = await store().event_counts(chunk)
-                for appeal_id in chunk:
-                    facts = view.facts.get(appeal_id)
-                    if facts is not None and stored.get(appeal_id) != len(facts.seen):
-                        view.dirty.add(appeal_id)
+            stored: dict[str, AppealFacts] = {}
+            for partition in sorted(partitions):
+                stored.update(await store().of_partition(partition))
         except Exception:
             log.exception("cannot compare the facts with MongoDB; writing them all")
             view.dirty.update(view.facts)
+            return
+        adopted = 0
+        for appeal_id, kept in stored.items():
+            held = view.facts.get(appeal_id)
+            if held is None or len(held.seen) < len(kept.seen):
+                view.facts[appeal_id] = kept
+                view.partition[appeal_id] = partition_of(appeal_id)
+                metrics.restored(SERVICE)
+                adopted += 1
+        for appeal_id, held in view.facts.items():
+            kept_copy = stored.get(appeal_id)
+            if kept_copy is None or len(kept_copy.seen) < len(held.seen):
+                view.dirty.add(appeal_id)
+        if adopted:
+            log.warning(
+                "%d appeals' facts missing or behind in the table adopted from MongoDB", adopted
+            )
 
     @app.task
     async def prepare() -> None:

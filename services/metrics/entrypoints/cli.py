@@ -183,6 +183,7 @@ def _folded(docs: Iterator[Doc], districts: Mapping[str, str]) -> Iterator[Appea
 _FACT_INDEXES = [
     IndexModel([("months", ASCENDING), ("districts", ASCENDING)]),
     IndexModel([("months", ASCENDING), ("streets", ASCENDING)]),
+    IndexModel([("p", ASCENDING)]),
 ]
 
 

@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from shared.city import MatterCatalog
 
-from .lexicon import expand
+from .lexicon import drop_passing_mentions, expand
 from .text import add_words, clauses, normalise, tokens
 
 __all__ = ["ClassifierSettings", "MatterClassifier", "TrainingText", "focus"]
@@ -207,7 +207,7 @@ class MatterClassifier:
     def _prepare_focused(self, focused: str) -> str:
         if self._places is not None:
             focused = self._places.sub(" ", focused)
-        return expand(_HOUSE_NUMBER.sub(" ", focused))
+        return expand(drop_passing_mentions(_HOUSE_NUMBER.sub(" ", focused)))
 
     # ------------------------------------------------------------------ scoring
 

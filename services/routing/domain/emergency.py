@@ -45,7 +45,7 @@ def _rx(*parts: str) -> re.Pattern[str]:
 # are removed before matching (see _live_clauses).
 _LEXICON: dict[str, re.Pattern[str]] = {
     "119": _rx(
-        r"着火|起火|失火|火灾发生|火很大|火势|火苗|明火|烧起来|烧着了|燃起来|冒黑烟|浓烟|冒烟了|"
+        r"(?<![打点]不)(?<![打点])着火|起火|有火(?![车锅腿柴机])|火?烧得(?:很|好|特别|那么)?旺|火(?:很|好|特别)旺|大火|失火|火灾发生|火很大|火势|火苗|明火|烧起来|烧着了|燃起来|冒黑烟|浓烟|冒烟了|"
         r"火光|叫消防车|消防车快|爆炸了",
         r"\bfire\b(?! (?:lane|exit|door|escape|hydrant|access|safety|hazard|extinguisher|risk))|"
         r"on fire|is burning|are burning|flames|smoke (?:is )?(?:coming|pouring|everywhere)|"
@@ -55,7 +55,10 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"抢包|抢劫|打劫|抢钱|抢手机|持刀|拿着刀|拿刀|动刀|砍人|捅人|行凶|杀人|打架|斗殴|打起来了|"
         r"群殴|打人了|在打人|正在偷|在偷(?!偷)|偷东西|撬门|撬锁|撬窗|在撬|撬开|入室|闯进|有人翻(?:墙)?进|"
         r"砸车窗|砸车|绑架|劫持|强奸|非礼|猥亵|家暴|要跳楼|想跳楼|跳楼了|拐走|抢孩子|"
-        r"陌生人.{0,6}(?:进了|在)我家|有人在我家",
+        r"陌生人.{0,6}(?:进了|在)我家|有人在我家|(?:撬|砸)[^，。]{0,8}(?:门锁|锁头|锁芯)|"
+        r"(?:有人|个人|小偷|陌生人)(?![^，。]{0,8}(?:帮|修|换))[^，。]{0,8}(?:弄|拧|掰|捅)"
+        r"[^，。]{0,6}(?:门锁|锁头|锁芯)|"
+        r"翻窗进|爬窗进|小偷[^，。]{0,4}(?:在|正)",
         r"robb|burglar|break(?:ing)? in|broke in|breaking into|thief|stealing|mugg|assault|"
         r"stabb|\bknife\b|\bgun\b|fighting|attacking",
     ),
@@ -65,6 +68,7 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"抽搐|抽筋|口吐白沫|休克|中风了|脑溢血|(?:头|身上|腿|手).{0,3}(?:流血|出血)|"
         r"流了(?:好多|很多)血|大出血|血流不止|被车撞了|摔倒.{0,6}(?:起不来|不能动|不醒)|"
         r"(?:人|爸|妈|爷|奶|老人|老头|老太|阿姨|叔|伯|孩子|他|她)[^，。]{0,4}倒在地上|"
+        r"说不出话|半边身子|嘴歪|口角歪|口眼歪|(?:身子|半边|手脚|腿脚|胳膊|人).{0,4}(?:不能动|动不了)|"
         r"嘴唇发紫|吞药|割腕|快叫救护车|快打120|快叫120",
         r"chest pain|heart attack|unconscious|not breathing|seizure|stroke|bleeding|"
         r"(?:man|woman|person|someone|he|she|lady|guy|father|mother|dad|mum|mom) "

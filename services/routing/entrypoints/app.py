@@ -171,6 +171,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         data_dir=settings.data_dir / "faust" / "routing",
     )
     pipeline = PipelineMetrics(registry)
+    pipeline.state_restored.labels(SERVICE)  # a 0, not a missing series, until it happens
     install_lag_timer(app, pipeline, service=SERVICE, topic=APPEAL_EVENTS, interval=5.0)
     router_holder: dict[str, Router] = {}
     database: dict[str, Any] = {}  # the event log's database, connected on first need

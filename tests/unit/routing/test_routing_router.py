@@ -185,7 +185,7 @@ def test_confidence_falls_with_a_close_runner_up(router: Router) -> None:
     # The geometric mean of the unit's probability and its lead, times the placement's confidence.
     expected = (unit * (unit - runner_up)) ** 0.5 * place
     assert outcome.confidence == pytest.approx(expected, abs=0.01)
-    assert outcome.confidence <= unit * place
+    assert outcome.confidence <= unit * place + 0.01  # the reason shows 2 decimals
 
 
 def test_english_text_is_classified(router: Router) -> None:
