@@ -58,13 +58,6 @@ def group_lag(bootstrap: str, group: str) -> int:
     return asyncio.run(lag())
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open in issue 6 (docs/faults.md, finding 8): on noida, a routing worker restarted "
-    "under its static identity sometimes never reads a partition that had no committed offset "
-    "(14 appeals on it stayed received, read back from the broker's files); not strict: most "
-    "runs pass",
-)
 @pytest.mark.timeout(600)
 def test_backlog_builds_while_routing_is_stopped_and_drains(
     tmp_path: Path, broker_profile: str

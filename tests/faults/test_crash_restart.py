@@ -84,13 +84,6 @@ def run_faults(
         stack.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open in issue 6 (docs/faults.md, finding 9): now and then the metrics worker, "
-    "restarted after kill -9, has lost one appeal's appeal.received fact while its offset was "
-    "committed, so it dead-letters that appeal's later events and its totals are one off; "
-    "not strict: most runs pass",
-)
 @pytest.mark.timeout(900)
 def test_kill_9_the_database_and_each_service_while_appeals_flow(
     tmp_path: Path, broker_profile: str
@@ -103,12 +96,6 @@ def test_kill_9_the_database_and_each_service_while_appeals_flow(
     assert row.sent == row.accepted == row.stored == row.final_ok == row.final_total
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open in issue 6 (docs/faults.md, finding 8): on noida a worker restarted under "
-    "its static identity sometimes never reads a partition its group had not committed yet, "
-    "so appeals republished there stay received; not strict: most runs pass",
-)
 @pytest.mark.timeout(600)
 def test_kill_9_the_broker_while_appeals_flow(tmp_path: Path, broker_profile: str) -> None:
     # noida restarts ~1 s in the past and republished events reuse offsets the stream workers
