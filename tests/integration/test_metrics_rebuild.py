@@ -4,7 +4,9 @@ A generated month of appeals (tests/unit/metrics/metrics_month.py, where the fig
 checked against the plans) is written to a fresh database's ``event_log`` in random order with
 ``insert_many``, as the appeals service's relay would leave it; the command runs as a real
 process against the session SecantusDB, and its documents must equal the facts folded here,
-appeal by appeal. A second run with ``--since`` replays only the appeals active since that day.
+appeal by appeal, in the generation ``metrics_meta`` points the readers at. A second run with
+``--since`` replays only the appeals active since that day, into the same generation; a third,
+full one with ``--drop-previous`` switches to a new generation and drops the old.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from pymongo import MongoClient
 
@@ -44,6 +47,13 @@ def run_rebuild(mongo: DatabaseProcess, db_name: str, *args: str) -> str:
     return done.stdout
 
 
+def facts_in_use(db: Any) -> str:
+    """The collection the readers use now (the rebuild's generation pointer)."""
+    pointer = db.metrics_meta.find_one({"_id": "metrics_facts"})
+    assert pointer is not None, "a full rebuild must point metrics_meta at its generation"
+    return str(pointer["collection"])
+
+
 def test_rebuild_writes_the_facts_of_every_appeal(mongo: DatabaseProcess) -> None:
     month = generate_month(seed=99, appeals=300)
     unique = {e.event_id: e for e in month.events}
@@ -63,25 +73,34 @@ def test_rebuild_writes_the_facts_of_every_appeal(mongo: DatabaseProcess) -> Non
 
         out = run_rebuild(mongo, db_name)
         assert re.search(rf"done: {len(events)} events of {len(expected)} appeals .* events/s", out)
-        stored = {d["_id"]: d for d in db.metrics_facts.find({})}
+        first = facts_in_use(db)
+        assert first.startswith("metrics_facts_")
+        stored = {d["_id"]: d for d in db[first].find({})}
         assert stored.keys() == expected.keys()
         for appeal_id, facts in expected.items():
             assert stored[appeal_id] == facts_document(facts), appeal_id
-        assert "metrics_facts_rebuild" not in db.list_collection_names()
 
         # --since: only appeals with an event on or after that day, each replayed in full.
         last = max(e.occurred_at for e in events).astimezone(CITY_TZ).date()
         since = last - timedelta(days=2)
         active = {e.appeal_id for e in events if e.occurred_at.astimezone(CITY_TZ).date() >= since}
-        db.metrics_facts.delete_many({"_id": {"$in": sorted(active)}})
+        db[first].delete_many({"_id": {"$in": sorted(active)}})
         out = run_rebuild(mongo, db_name, "--since", since.isoformat())
         replayed = sum(1 for e in events if e.appeal_id in active)
         assert f"done: {replayed} events of {len(active)} appeals" in out
         assert 0 < len(active) < len(expected)
-        stored = {d["_id"]: d for d in db.metrics_facts.find({})}
+        assert facts_in_use(db) == first  # --since writes into the generation in use
+        stored = {d["_id"]: d for d in db[first].find({})}
         assert stored.keys() == expected.keys()
         for appeal_id in active:
             assert stored[appeal_id] == facts_document(expected[appeal_id]), appeal_id
+
+        # A second full rebuild: a new generation, the old one dropped on request.
+        out = run_rebuild(mongo, db_name, "--drop-previous")
+        second = facts_in_use(db)
+        assert second != first and f"dropped {first}" in out
+        assert first not in db.list_collection_names()
+        assert {d["_id"] for d in db[second].find({}, {"_id": 1})} == expected.keys()
     finally:
         client.drop_database(db_name)
         client.close()

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pymongo import MongoClient
 
 from services.cli.stack import service_env, start_service
 from shared.embedded import (
@@ -57,6 +58,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.mongo import make_client
 from shared.topics import APPEAL_EVENTS
 from tests.integration.conftest import poll, reference_city
+from tests.integration.test_metrics_rebuild import run_rebuild
 
 STAFF = Actor(kind="staff", id="metrics-restart-test")
 # The gauges computed from the facts table: they must read the same before and after a crash.
@@ -720,6 +722,25 @@ def test_facts_the_table_lost_are_adopted_from_mongodb(
         expected = {s: expected_for(plans, s) for s in streets}
         check_exposition(second.exposition(), expected, month_key)
         assert value(second.exposition(), "events_consumed_total", service="metrics") == 1
+
+        # A full rebuild switches the readers to a new generation; this test's event log is
+        # empty, so that generation starts empty, and the running worker must notice the
+        # switch and write its facts there (the reports never lose them).
+        run_rebuild(mongo, db_name)
+        client: MongoClient = MongoClient(mongo.url)
+        try:
+            pointer = client[db_name].metrics_meta.find_one({"_id": "metrics_facts"})
+            assert pointer is not None
+            generation = client[db_name][pointer["collection"]]
+            poll(
+                lambda: generation.count_documents({}) == len(plans),
+                timeout=60,
+                what="the worker writing its facts into the rebuilt generation",
+            )
+        finally:
+            client.close()
+        check_reports(second, expected, month_key, plans)
+        assert value(second.exposition(), "state_restored_total", service="metrics") == len(plans)
     finally:
         if second is not None:
             second.http.close()

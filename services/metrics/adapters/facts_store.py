@@ -7,6 +7,14 @@ so a monthly report reads only the appeals that can count in it. The live worker
 changed facts in batches on a timer; ``appeals metrics rebuild`` rewrites the collection from
 the event log.
 
+Generations: a full ``appeals metrics rebuild`` writes a new collection
+(``metrics_facts_<UTC timestamp>``) and then points ``metrics_meta`` (``_id`` = the base name)
+at it; every reader and writer resolves the pointer (re-read every couple of seconds), so the
+reports switch from the old facts to the new ones at once and never see half a rebuild.
+(Renaming over the old collection did the same on MongoDB, but SecantusDB renames and drops
+a 10,000-document collection in 1.5-3 minutes: measured, BENCHMARKS.md.) Without a pointer the
+base name itself is the collection.
+
 The collection is also the durable copy of the worker's table: after a rebalance the worker
 reads the facts of its partitions back (``of_partition``) and adopts any the table lost (a
 broker that drops changelog records in a crash: docs/faults.md, finding 9).
@@ -18,7 +26,8 @@ appeals of its own partitions here, and any worker (or any other process) reads 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReplaceOne
@@ -29,7 +38,7 @@ from services.metrics.domain import AppealFacts
 from services.metrics.domain.reports import index_fields
 from shared.topics import partition_of
 
-__all__ = ["FactsStore", "facts_document"]
+__all__ = ["FACT_INDEXES", "META", "FactsStore", "facts_document"]
 
 Doc = dict[str, Any]
 
@@ -45,6 +54,17 @@ def facts_document(facts: AppealFacts) -> Doc:
     }
 
 
+# The collection that maps a base name to the generation in use.
+META = "metrics_meta"
+
+# What the reports query facts by (a month, then a district or a street), and the worker's
+# read-back of its partitions.
+FACT_INDEXES = [
+    IndexModel([("months", ASCENDING), ("districts", ASCENDING)]),
+    IndexModel([("months", ASCENDING), ("streets", ASCENDING)]),
+    IndexModel([("p", ASCENDING)]),
+]
+
 # Fields of the document that are not AppealFacts'.
 _NOT_FACTS = ("events", "p", "months", "districts", "streets")
 
@@ -54,20 +74,33 @@ def _facts(doc: Doc) -> AppealFacts:
 
 
 class FactsStore:
-    """Reads and writes ``metrics_facts``."""
+    """Reads and writes the current generation of ``metrics_facts``."""
 
-    def __init__(self, db: AsyncDatabase[Doc], collection: str = "metrics_facts") -> None:
-        self.collection: AsyncCollection[Doc] = db[collection]
+    def __init__(
+        self,
+        db: AsyncDatabase[Doc],
+        collection: str = "metrics_facts",
+        *,
+        refresh_seconds: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.base = collection
+        self.refresh_seconds = refresh_seconds
+        self.generation: str | None = None  # the collection in use, once resolved
+        self._resolved_at = float("-inf")
+
+    async def current(self) -> AsyncCollection[Doc]:
+        """The collection the pointer names now (re-read at most every ``refresh_seconds``)."""
+        now = time.monotonic()
+        if self.generation is None or now - self._resolved_at >= self.refresh_seconds:
+            pointer = await self.db[META].find_one({"_id": self.base})
+            self.generation = str(pointer["collection"]) if pointer else self.base
+            self._resolved_at = now
+        return self.db[self.generation]
 
     async def ensure_indexes(self) -> None:
         """The indexes the reports' queries use (idempotent)."""
-        await self.collection.create_indexes(
-            [
-                IndexModel([("months", ASCENDING), ("districts", ASCENDING)]),
-                IndexModel([("months", ASCENDING), ("streets", ASCENDING)]),
-                IndexModel([("p", ASCENDING)]),
-            ]
-        )
+        await (await self.current()).create_indexes(FACT_INDEXES)
 
     async def upsert(self, facts: Iterable[AppealFacts], *, batch: int = 1000) -> int:
         """Write these appeals' facts (replace by appeal id); returns how many were written."""
@@ -76,17 +109,18 @@ class FactsStore:
         for appeal in facts:
             ops.append(ReplaceOne({"_id": appeal.appeal_id}, facts_document(appeal), upsert=True))
             if len(ops) >= batch:
-                await self.collection.bulk_write(ops, ordered=False)
+                await (await self.current()).bulk_write(ops, ordered=False)
                 written += len(ops)
                 ops = []
         if ops:
-            await self.collection.bulk_write(ops, ordered=False)
+            await (await self.current()).bulk_write(ops, ordered=False)
             written += len(ops)
         return written
 
     async def of_partition(self, partition: int) -> dict[str, AppealFacts]:
         """The stored facts of every appeal on ``partition`` of ``appeals.events``."""
-        cursor = self.collection.find({"p": partition}, {name: 0 for name in _NOT_FACTS})
+        collection = await self.current()
+        cursor = collection.find({"p": partition}, {name: 0 for name in _NOT_FACTS})
         return {doc["_id"]: _facts(doc) async for doc in cursor}
 
     async def find(
@@ -105,10 +139,5 @@ class FactsStore:
         if street is not None:
             query["streets"] = street
         projection = {name: 0 for name in _NOT_FACTS}
-        return [_facts(doc) async for doc in self.collection.find(query, projection)]
-
-    async def replace_all(self, documents: Sequence[Doc], *, batch: int = 5000) -> None:
-        """Drop every stored document and insert these (a full rebuild)."""
-        await self.collection.delete_many({})
-        for start in range(0, len(documents), batch):
-            await self.collection.insert_many(documents[start : start + batch], ordered=False)
+        collection = await self.current()
+        return [_facts(doc) async for doc in collection.find(query, projection)]

@@ -231,7 +231,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
 
     app.on_rebalance_complete.connect(on_rebalanced)
 
-    async def reconcile(partitions: set[int]) -> None:
+    async def reconcile(partitions: set[int], *, after_rebuild: bool = False) -> None:
         """Compare the table with MongoDB's copy of the same partitions' facts.
 
         MongoDB has more events of an appeal than the table (or the table lacks it): the
@@ -254,7 +254,8 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
             if held is None or len(held.seen) < len(kept.seen):
                 view.facts[appeal_id] = kept
                 view.partition[appeal_id] = partition_of(appeal_id)
-                metrics.restored(SERVICE)
+                if not after_rebuild:  # a rebuild reading ahead of this worker is no heal
+                    metrics.restored(SERVICE)
                 adopted += 1
         for appeal_id, held in view.facts.items():
             kept_copy = stored.get(appeal_id)
@@ -275,6 +276,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
 
     @app.timer(settings.metrics_flush_seconds)
     async def flush_facts() -> None:
+        await follow_rebuild()
         if not view.dirty:
             return
         batch = list(view.dirty)
@@ -286,6 +288,24 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
             log.exception("cannot write %d appeals' facts to MongoDB; will retry", len(batch))
             return
         view.flushed += written
+
+    async def follow_rebuild() -> None:
+        """After a full rebuild switched ``metrics_facts`` to a new generation, compare this
+        worker's facts with it (events folded since the rebuild read the log are written
+        again; facts the rebuild has and the table lacks are adopted)."""
+        if not view.recovered:
+            return
+        seen = store().generation
+        try:
+            await store().current()
+        except Exception:
+            return  # the database is away; the flush below logs it
+        if seen is not None and store().generation != seen:
+            log.warning("metrics_facts now reads %s (a rebuild): comparing", store().generation)
+            assigned = app.consumer.assignment() if app.consumer else set()
+            partitions = {tp.partition for tp in assigned if tp.topic == APPEAL_EVENTS}
+            await reconcile(partitions, after_rebuild=True)
+            metrics.load_backlog(view.facts.values())
 
     @app.timer(settings.metrics_figures_seconds)
     async def refresh_figures() -> None:

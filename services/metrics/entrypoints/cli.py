@@ -1,14 +1,18 @@
 """`appeals metrics ...`: the metrics service's operator tools.
 
-    appeals metrics rebuild [--since 2026-11-01] [--mongo-url URL] [--mongo-db DB]
+    appeals metrics rebuild [--since 2026-11-01] [--drop-previous] [--mongo-url URL]
+                            [--mongo-db DB]
 
 ``rebuild`` replays the MongoDB ``event_log`` (the appeals service's audit trail: one document
 per event envelope, ``_id`` = event id) in (appeal_id, occurred_at) order through ``fold`` and
 writes every appeal's facts to ``metrics_facts``, printing progress in events per second.
-Without ``--since`` the whole collection is rebuilt into a side collection and renamed over
-``metrics_facts`` at the end, so the reports never see half a rebuild; with ``--since DATE``
-only the appeals with an event on or after DATE are replayed (each from its first event, since
-facts need the whole history) and upserted.
+Without ``--since`` every appeal's facts are written to a new generation
+(``metrics_facts_<UTC timestamp>``) and ``metrics_meta`` is pointed at it at the end, so the
+reports switch at once and never see half a rebuild (adapters/facts_store.py); the previous
+generation is no longer read and is dropped with ``--drop-previous`` (slow on SecantusDB, so
+not by default). With ``--since DATE`` only the appeals with an event on or after DATE are
+replayed (each from its first event, since facts need the whole history) and upserted into
+the generation in use.
 
 Connection: ``--mongo-url`` / ``--mongo-db``, else ``APPEALS_MONGO_URL`` / ``APPEALS_MONGO_DB``
 (the same settings the services read). Standalone: ``python -m services.metrics.entrypoints.cli
@@ -27,10 +31,9 @@ from datetime import UTC, date, datetime
 from datetime import time as clock
 from typing import Any, TextIO
 
-from pymongo import ASCENDING, IndexModel, MongoClient, ReplaceOne
-from pymongo.errors import OperationFailure
+from pymongo import MongoClient, ReplaceOne
 
-from services.metrics.adapters.facts_store import facts_document
+from services.metrics.adapters.facts_store import FACT_INDEXES, META, facts_document
 from services.metrics.config import MetricsSettings
 from services.metrics.domain import AppealFacts, districts_of, fold
 from services.metrics.domain.formulas import CITY_TZ
@@ -59,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="only appeals with an event on or after this day (YYYY-MM-DD, Asia/Shanghai)",
     )
+    rebuild_cmd.add_argument(
+        "--drop-previous",
+        action="store_true",
+        help="drop the facts generation the rebuild replaces (full rebuilds only)",
+    )
     rebuild_cmd.add_argument("--mongo-url", default=None, help="default: $APPEALS_MONGO_URL")
     rebuild_cmd.add_argument("--mongo-db", default=None, help="default: $APPEALS_MONGO_DB")
     rebuild_cmd.set_defaults(func=_run_rebuild)
@@ -81,6 +89,7 @@ def _run_rebuild(args: argparse.Namespace) -> int:
             districts=districts_of(city),
             since=since,
             collection=settings.metrics_facts_collection,
+            drop_previous=args.drop_previous,
             out=sys.stdout,
         )
     finally:
@@ -179,20 +188,13 @@ def _folded(docs: Iterator[Doc], districts: Mapping[str, str]) -> Iterator[Appea
         yield facts
 
 
-# What the reports query facts by (a month, then a district or a street).
-_FACT_INDEXES = [
-    IndexModel([("months", ASCENDING), ("districts", ASCENDING)]),
-    IndexModel([("months", ASCENDING), ("streets", ASCENDING)]),
-    IndexModel([("p", ASCENDING)]),
-]
-
-
 def rebuild(
     db: Any,
     *,
     districts: Mapping[str, str],
     since: datetime | None = None,
     collection: str = "metrics_facts",
+    drop_previous: bool = False,
     out: TextIO | None = None,
     progress_every: float = 2.0,
 ) -> dict[str, float]:
@@ -205,13 +207,17 @@ def rebuild(
             {d["appeal_id"] for d in db.event_log.find({"occurred_at": {"$gte": since}})}
         )
         query = {"appeal_id": {"$in": appeal_ids}}
-    target = db[collection] if since is not None else db[f"{collection}_rebuild"]
+    pointer = db[META].find_one({"_id": collection})
+    previous = str(pointer["collection"]) if pointer else collection
     if since is None:
-        target.drop()
+        generation = f"{collection}_{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+    else:
+        generation = previous
+    target = db[generation]
     # Indexes before the facts, not after: SecantusDB builds an index over existing documents
     # about four times slower than it maintains it on insert (20,000 facts: 20 s against 5 s,
-    # measured), and renameCollection keeps them.
-    target.create_indexes(_FACT_INDEXES)
+    # measured).
+    target.create_indexes(FACT_INDEXES)
     cursor = db.event_log.find(query, sort=order, batch_size=FETCH_BATCH)
     counted = {"events": 0, "appeals": 0}
     last_report = started
@@ -250,9 +256,21 @@ def rebuild(
                 batch = []
         if batch:
             writer.put(batch)
+        folded_at = time.monotonic()
+        _say(out, f"folded {counted['events']} events of {counted['appeals']} appeals; writing")
+    written_at = time.monotonic()
+    _say(out, f"facts written ({written_at - folded_at:.1f} s after the fold)")
     if since is None:
-        _swap(db, f"{collection}_rebuild", collection)
-    db[collection].create_indexes(_FACT_INDEXES)  # a no-op where the swap kept them
+        db[META].replace_one(
+            {"_id": collection},
+            {"_id": collection, "collection": generation, "previous": previous,
+             "switched_at": datetime.now(UTC)},
+            upsert=True,
+        )  # fmt: skip
+        _say(out, f"the reports now read {generation} (previous: {previous})")
+        if drop_previous and previous != generation:
+            db[previous].drop()
+            _say(out, f"dropped {previous} ({time.monotonic() - written_at:.1f} s)")
     seconds = time.monotonic() - started
     return {
         "events": counted["events"],
@@ -262,20 +280,9 @@ def rebuild(
     }
 
 
-def _swap(db: Any, source: str, target: str) -> None:
-    """Put the rebuilt collection in place of the old one."""
-    if source not in db.list_collection_names():
-        db[target].delete_many({})
-        return
-    try:
-        db[source].rename(target, dropTarget=True)
-    except OperationFailure:
-        # A server without renameCollection: copy (slower, and readers see the gap).
-        db[target].delete_many({})
-        docs = list(db[source].find({}))
-        for start in range(0, len(docs), WRITE_BATCH):
-            db[target].insert_many(docs[start : start + WRITE_BATCH], ordered=False)
-        db[source].drop()
+def _say(out: TextIO | None, line: str) -> None:
+    if out is not None:
+        print(line, file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
