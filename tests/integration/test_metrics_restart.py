@@ -327,6 +327,49 @@ class Worker:
         self.process.wait_ready(90)
 
 
+def start_metrics_worker(
+    broker: BrokerProcess,
+    mongo: DatabaseProcess,
+    broker_profile: str,
+    data_dir: Path,
+    *,
+    db_name: str,
+    app_id: str,
+) -> Worker:
+    """A metrics worker of the test's own (app id = consumer group and changelog, database),
+    with short flush, figure and lag timers."""
+    port = free_port()
+    env = service_env(
+        bootstrap=broker.bootstrap,
+        broker_profile=broker_profile,
+        mongo_url=mongo.url,
+        data_dir=data_dir,
+        ports={"metrics": port},
+        extra={
+            "APPEALS_MONGO_DB": db_name,
+            "APPEALS_METRICS_APP_ID": app_id,
+            "APPEALS_METRICS_FIGURES_SECONDS": "1",
+            "APPEALS_METRICS_FLUSH_SECONDS": "0.5",
+            "APPEALS_METRICS_LAG_SECONDS": "1",
+            "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
+            "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
+        },
+    )
+    return Worker(start_service("metrics", env=env, port=port, data_dir=data_dir), port)
+
+
+def month_of(plans: list[Plan]) -> str:
+    """The Shanghai month every event of ``plans`` falls in (the figures' month key)."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    month_key = datetime.now(UTC).astimezone(shanghai).strftime("%Y-%m")
+    assert all(
+        e.occurred_at.astimezone(shanghai).strftime("%Y-%m") == month_key
+        for p in plans
+        for e in p.events
+    ), "the generated events straddle a month boundary; run again in a minute"
+    return month_key
+
+
 @pytest.fixture
 def own_broker(tmp_path: Path, broker_profile: str) -> Iterator[BrokerProcess]:
     process = start_broker(broker_profile, data_dir=tmp_path / "broker")  # type: ignore[arg-type]
@@ -355,33 +398,12 @@ def test_metrics_survive_kill_9_and_redelivery(
     now = datetime.now(UTC)
     plans = make_plans(streets, 40, now - timedelta(minutes=40), seed=int(tag, 16))
     first, second = plans[:20], plans[20:]
-    shanghai = ZoneInfo("Asia/Shanghai")
-    month_key = datetime.now(UTC).astimezone(shanghai).strftime("%Y-%m")
-    assert all(
-        e.occurred_at.astimezone(shanghai).strftime("%Y-%m") == month_key
-        for p in plans
-        for e in p.events
-    ), "the generated events straddle a month boundary; run again in a minute"
-
-    port = free_port()
+    month_key = month_of(plans)
     db_name = f"metrics_restart_{tag.lower()}"
-    env = service_env(
-        bootstrap=broker.bootstrap,
-        broker_profile=broker_profile,
-        mongo_url=mongo.url,
-        data_dir=tmp_path,
-        ports={"metrics": port},
-        extra={
-            "APPEALS_MONGO_DB": db_name,
-            "APPEALS_METRICS_APP_ID": f"metrics-restart-{tag.lower()}",
-            "APPEALS_METRICS_FIGURES_SECONDS": "1",
-            "APPEALS_METRICS_FLUSH_SECONDS": "0.5",
-            "APPEALS_METRICS_LAG_SECONDS": "1",
-            "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
-            "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
-        },
-    )
-    worker = Worker(start_service("metrics", env=env, port=port, data_dir=tmp_path), port)
+    worker = start_metrics_worker(
+        broker, mongo, broker_profile, tmp_path,
+        db_name=db_name, app_id=f"metrics-restart-{tag.lower()}",
+    )  # fmt: skip
     try:
         # Phase 1: half the appeals, plus two messages that are not events.
         publish(broker.bootstrap, broker_profile, [(b"junk", b"not json"), (b"junk", b"{}")])
@@ -579,12 +601,7 @@ def test_facts_the_worker_never_saw_are_restored_from_the_event_log(
     street = f"T{tag}-S1"
     plans = make_plans([street], 12, datetime.now(UTC) - timedelta(minutes=40), seed=int(tag, 16))
     lost = plans[:4]
-    month_key = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
-    assert all(
-        e.occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m") == month_key
-        for p in plans
-        for e in p.events
-    ), "the generated events straddle a month boundary; run again in a minute"
+    month_key = month_of(plans)
     db_name = f"metrics_restore_{tag.lower()}"
 
     async def log_received() -> None:
@@ -607,24 +624,10 @@ def test_facts_the_worker_never_saw_are_restored_from_the_event_log(
         community=f"{street}-C1",
         unit=f"{street}-U1",
     )
-    port = free_port()
-    env = service_env(
-        bootstrap=broker.bootstrap,
-        broker_profile=broker_profile,
-        mongo_url=mongo.url,
-        data_dir=tmp_path,
-        ports={"metrics": port},
-        extra={
-            "APPEALS_MONGO_DB": db_name,
-            "APPEALS_METRICS_APP_ID": f"metrics-restore-{tag.lower()}",
-            "APPEALS_METRICS_FIGURES_SECONDS": "1",
-            "APPEALS_METRICS_FLUSH_SECONDS": "0.5",
-            "APPEALS_METRICS_LAG_SECONDS": "1",
-            "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
-            "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
-        },
-    )
-    worker = Worker(start_service("metrics", env=env, port=port, data_dir=tmp_path), port)
+    worker = start_metrics_worker(
+        broker, mongo, broker_profile, tmp_path,
+        db_name=db_name, app_id=f"metrics-restore-{tag.lower()}",
+    )  # fmt: skip
     try:
         published = [e for p in plans for e in (p.events[1:] if p in lost else p.events)]
         publish(broker.bootstrap, broker_profile, messages([*published, ghost]))
@@ -658,37 +661,17 @@ def test_facts_the_table_lost_are_adopted_from_mongodb(
     tag = uuid.uuid4().hex[:6].upper()
     streets = [f"T{tag}-S1"]
     plans = make_plans(streets, 8, datetime.now(UTC) - timedelta(minutes=40), seed=int(tag, 16))
-    month_key = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
-    assert all(
-        e.occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m") == month_key
-        for p in plans
-        for e in p.events
-    ), "the generated events straddle a month boundary; run again in a minute"
+    month_key = month_of(plans)
     db_name = f"metrics_adopt_{tag.lower()}"
     # The last event of the first appeal is held back, to be published to the second worker.
     held_back = plans[0].events[-1]
     first_events = [e for p in plans for e in p.events if e is not held_back]
 
     def worker_on(broker: BrokerProcess, name: str) -> Worker:
-        port = free_port()
-        env = service_env(
-            bootstrap=broker.bootstrap,
-            broker_profile=broker_profile,
-            mongo_url=mongo.url,
-            data_dir=tmp_path / name,
-            ports={"metrics": port},
-            extra={
-                "APPEALS_MONGO_DB": db_name,
-                "APPEALS_METRICS_APP_ID": f"metrics-adopt-{name}-{tag.lower()}",
-                "APPEALS_METRICS_FIGURES_SECONDS": "1",
-                "APPEALS_METRICS_FLUSH_SECONDS": "0.5",
-                "APPEALS_METRICS_LAG_SECONDS": "1",
-                "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
-                "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
-            },
-        )
-        process = start_service("metrics", env=env, port=port, data_dir=tmp_path / name)
-        return Worker(process, port)
+        return start_metrics_worker(
+            broker, mongo, broker_profile, tmp_path / name,
+            db_name=db_name, app_id=f"metrics-adopt-{name}-{tag.lower()}",
+        )  # fmt: skip
 
     first = worker_on(own_broker, "a")
     try:
