@@ -10,13 +10,17 @@ reads the same collection.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from pymongo import ASCENDING
 
 from shared.events import EventEnvelope, InvalidEvent, decode_event
 
-__all__ = ["history_before"]
+__all__ = ["history_before", "history_before_waiting"]
+
+log = logging.getLogger(__name__)
 
 # More events than any real appeal has; a bound so a corrupt log cannot flood a worker.
 MAX_HISTORY = 2000
@@ -45,3 +49,21 @@ async def history_before(db: Any, event: EventEnvelope) -> list[EventEnvelope]:
         if past.event_id != event.event_id:
             history.append(past)
     return history
+
+
+async def history_before_waiting(
+    db: Any, event: EventEnvelope, *, max_backoff: float = 10.0
+) -> list[EventEnvelope]:
+    """``history_before``, retried with capped backoff until the database answers.
+
+    A stream worker calls this inside its agent: while the database is away it waits (its lag
+    shows it) rather than park an event that only needs reading.
+    """
+    backoff = 0.5
+    while True:
+        try:
+            return await history_before(db, event)
+        except Exception:
+            log.exception("cannot read the event log; retrying in %.1f s", backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)

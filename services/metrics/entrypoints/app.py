@@ -42,7 +42,7 @@ from services.metrics.config import MetricsSettings
 from services.metrics.domain import AppealFacts, current_figures, districts_of, fold
 from services.metrics.entrypoints.reports import register_reports
 from shared.city import City, load_city
-from shared.event_log import history_before
+from shared.event_log import history_before_waiting
 from shared.events import EventEnvelope, InvalidEvent, decode_event
 from shared.faust_app import dead_letter, make_faust_app
 from shared.mongo import make_client
@@ -161,17 +161,7 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
     async def restore(event: EventEnvelope, partition: int) -> AppealFacts | None:
         """Fold the logged events before ``event`` of an appeal the table lost; None when the
         log has no ``appeal.received`` for it either."""
-        backoff = 0.5
-        while True:
-            try:
-                history = await history_before(database(), event)
-                break
-            except Exception:
-                # The database is away: wait for it (the lag shows it) rather than park an
-                # event that only needs reading.
-                log.exception("cannot read the event log; retrying in %.1f s", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        history = await history_before_waiting(database(), event)
         if not history or history[0].type != "appeal.received":
             return None
         facts: AppealFacts | None = None

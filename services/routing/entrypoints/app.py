@@ -15,7 +15,6 @@ A message that is not a valid event goes to ``appeals.events.dlq`` and the agent
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -28,7 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from services.routing.config import RoutingSettings
 from services.routing.domain.router import RouteOutcome, Router, RouteRequest
 from shared.city import load_city
-from shared.event_log import history_before
+from shared.event_log import history_before_waiting
 from shared.events import EventEnvelope, InvalidEvent, RoutingDecision, decode_event, encode
 from shared.faust_app import dead_letter, make_faust_app
 from shared.mongo import make_client
@@ -222,17 +221,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         """The input of an appeal the table lost, from the event log (None: not there)."""
         if "db" not in database:
             database["db"] = make_client(settings.mongo_url)[settings.mongo_db]
-        backoff = 0.5
-        while True:
-            try:
-                history = await history_before(database["db"], event)
-                break
-            except Exception:
-                # The database is away: wait for it (the lag shows it) rather than park an
-                # event that only needs reading.
-                log.exception("cannot read the event log; retrying in %.1f s", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        history = await history_before_waiting(database["db"], event)
         remembered = remembered_from(history)
         if remembered is not None:
             pipeline.restored(SERVICE)
