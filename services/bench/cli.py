@@ -28,6 +28,8 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` command (and its ``seed`` and ``chart`` tools) to ``appeals``."""
+    from services.bench.seed import BACKLOGS
+
     bench = subparsers.add_parser(
         "bench", help="benchmark the system against raw broker/database/HTTP baselines"
     )
@@ -60,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--database", default="appeals")
     seed.add_argument("--batch", type=int, default=1000)
     seed.add_argument("--no-event-log", action="store_true", help="only the appeal documents")
+    seed.add_argument(
+        "--backlog", choices=BACKLOGS, default="steady",
+        help="steady: only recent appeals open (~2%%); heavy: 18%% open (services/bench/seed.py)",
+    )  # fmt: skip
     seed.add_argument("--samples-out", type=Path, help="write ids/tracking numbers/tokens here")
     seed.add_argument("--json", action="store_true")
     seed.set_defaults(func=_run_seed)
@@ -76,6 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scale.add_argument("--database", default="appeals")
     scale.add_argument("--batch", type=int, default=1000, help="appeals per insert_many")
     scale.add_argument("--page-size", type=int, default=20, help="queue page size (1-100)")
+    scale.add_argument(
+        "--backlog", choices=BACKLOGS, default="steady",
+        help="steady: only recent appeals open (~2%%); heavy: 18%% open (services/bench/seed.py)",
+    )  # fmt: skip
     scale.add_argument("--json", action="store_true", help="print the result as the last line")
     scale.add_argument("--out", type=Path, help="write the result JSON here")
     scale.set_defaults(func=_run_scale)
@@ -166,6 +176,7 @@ def _run_seed(args: argparse.Namespace) -> int:
                 batch=args.batch,
                 with_event_log=not args.no_event_log,
                 progress=progress,
+                backlog=args.backlog,
             )
         )
         out: dict[str, Any] = {
@@ -200,6 +211,7 @@ def _run_scale(args: argparse.Namespace) -> int:
         database=args.database,
         batch=args.batch,
         page_size=args.page_size,
+        backlog=args.backlog,
     )
 
     def say(line: str) -> None:

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from services.bench.phases import staff_tokens
-from services.bench.seed import seed_appeals
+from services.bench.seed import Backlog, seed_appeals
 from services.bench.stackctl import reference_city
 from services.bench.stats import summarize
 from services.cli.stack import service_env, start_service
@@ -86,6 +86,7 @@ class ScaleOptions:
     database: str = "appeals"
     batch: int = 1000
     page_size: int = 20
+    backlog: Backlog = "steady"
 
 
 # ---------------------------------------------------------------------------- desks
@@ -290,7 +291,10 @@ def _seed(
                 f"  ETA {_eta(done, options.appeals, seconds)}"
             )
 
-    say(f"seeding {options.appeals:,} appeals (insert_many, with event_log) ...")
+    say(
+        f"seeding {options.appeals:,} appeals, {options.backlog} backlog "
+        "(insert_many, with event_log) ..."
+    )
     result = asyncio.run(
         seed_appeals(
             url,
@@ -301,6 +305,7 @@ def _seed(
             progress=progress,
             tokens=options.samples,
             observe=tally.add,
+            backlog=options.backlog,
         )
     )
     figures = {
@@ -501,6 +506,7 @@ def run_scale(options: ScaleOptions, say: Say) -> dict[str, Any]:
         "appeals": options.appeals,
         "samples": options.samples,
         "page_size": options.page_size,
+        "backlog": options.backlog,
     }
     try:
         url = options.mongo_url

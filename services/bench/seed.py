@@ -8,8 +8,14 @@ queues, the events as the audit trail, an empty outbox), and every event also go
 ``event_log`` collection the relay fills. The benchmark may not import a service, so the layout
 is restated here; tests/unit/test_bench_seed.py fails when it drifts from the service's.
 
-States follow a city's year: most appeals closed, the rest spread over the open states. The
-first ``tokens`` appeals' secret tokens are returned so status look-ups can be timed.
+States follow a city's year (``Backlog``). ``steady`` (the default): appeals received over the
+last year, and only recent ones still open, as intake and closing balance out in a working
+city: an appeal received ``d`` days ago is open with probability ``1 - d / 14`` (so about 2% of
+a year's appeals are open at once, half of the last two weeks'). ``heavy``: 18% of all appeals
+open, all received in the last two weeks, whatever the total: nine times a steady backlog at
+any size, what desks that stopped closing work for months would hold; it measures how a desk's
+views grow with its open work. The first ``tokens`` appeals' secret tokens are returned so
+status look-ups can be timed.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from shared.city import City
 from shared.mongo import make_client
 
 __all__ = [
+    "BACKLOGS",
+    "Backlog",
     "SeedResult",
     "StatePath",
     "appeal_document",
@@ -50,6 +58,14 @@ STATE_PATHS: tuple[StatePath, ...] = (
     ("transferred", ("received", "transferred"), 0.02),
 )  # fmt: skip
 OPEN = {"dispatched", "signed", "responded", "resolved", "triage"}
+_OPEN_PATHS = tuple(path for path in STATE_PATHS if path[0] in OPEN)
+_DONE_PATHS = tuple(path for path in STATE_PATHS if path[0] not in OPEN)
+
+Backlog = Literal["steady", "heavy"]
+BACKLOGS: tuple[Backlog, ...] = get_args(Backlog)
+# Steady backlog: an appeal received this many days ago or earlier is done.
+RECENT_DAYS = 14
+YEAR_SECONDS = 365 * 86400
 
 
 @dataclass(frozen=True)
@@ -91,14 +107,25 @@ def targets_of(city: City) -> list[_Target]:
     return found
 
 
-def _pick_path(rng: random.Random) -> StatePath:
-    u = rng.random()
+def _pick_path(rng: random.Random, paths: tuple[StatePath, ...] = STATE_PATHS) -> StatePath:
+    u = rng.random() * sum(path[2] for path in paths)
     acc = 0.0
-    for path in STATE_PATHS:
+    for path in paths:
         acc += path[2]
         if u < acc:
             return path
-    return STATE_PATHS[0]
+    return paths[0]
+
+
+def _state_and_age(rng: random.Random, backlog: Backlog) -> tuple[StatePath, float]:
+    """The appeal's state path and how many seconds ago it was received."""
+    if backlog == "heavy":
+        path = _pick_path(rng)
+        recent = path[0] in OPEN  # open appeals are recent
+        return path, rng.uniform(0, (RECENT_DAYS * 86400) if recent else YEAR_SECONDS)
+    age = rng.uniform(0, YEAR_SECONDS)
+    still_open = rng.random() < max(0.0, 1.0 - age / (RECENT_DAYS * 86400))
+    return _pick_path(rng, _OPEN_PATHS if still_open else _DONE_PATHS), age
 
 
 def _event(
@@ -136,17 +163,16 @@ def appeal_document(
     token: str,
     *,
     serial: int | None = None,
+    backlog: Backlog = "steady",
 ) -> dict[str, Any]:
     """One stored appeal, with its events, as the appeals service would have written it.
 
     With ``serial`` (unique within a run) the tracking number is unique too.
     """
     target = rng.choice(targets)
-    state, steps, _share = _pick_path(rng)
+    (state, steps, _share), age = _state_and_age(rng, backlog)
     appeal_id = uuid.uuid4().hex[:20]
-    received_at = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
-    if state in OPEN:  # open appeals are recent
-        received_at = now - timedelta(seconds=rng.uniform(0, 14 * 86400))
+    received_at = now - timedelta(seconds=age)
     received_at = received_at.replace(microsecond=received_at.microsecond // 1000 * 1000)
     channel = rng.choice(("web", "hotline", "hotline", "open311"))
     digits = rng.randrange(10**8) if serial is None else _serial_digits(serial)
@@ -298,16 +324,18 @@ class SeedResult:
         return self.appeals / self.seconds if self.seconds else 0.0
 
 
-def generate(city: City, count: int, *, seed: int = 1, tokens: int = 200) -> Iterator[
-    tuple[dict[str, Any], str]
-]:  # fmt: skip
+def generate(
+    city: City, count: int, *, seed: int = 1, tokens: int = 200, backlog: Backlog = "steady"
+) -> Iterator[tuple[dict[str, Any], str]]:
     """``count`` appeal documents with their (plain) tokens."""
+    if backlog not in BACKLOGS:
+        raise ValueError(f"backlog must be one of {', '.join(BACKLOGS)}, not {backlog!r}")
     rng = random.Random(seed)
     targets = targets_of(city)
     now = datetime.now(UTC)
     for i in range(count):
         token = f"seed-{seed}-{i}-{rng.randrange(10**9)}" if i < tokens else "-"
-        yield appeal_document(rng, targets, now, token, serial=i), token
+        yield appeal_document(rng, targets, now, token, serial=i, backlog=backlog), token
 
 
 async def seed_appeals(
@@ -321,6 +349,7 @@ async def seed_appeals(
     progress: Any = None,
     tokens: int = 200,
     observe: Callable[[dict[str, Any]], None] | None = None,
+    backlog: Backlog = "steady",
 ) -> SeedResult:
     """Insert ``count`` appeals (and their events into ``event_log``) with insert_many.
 
@@ -335,7 +364,7 @@ async def seed_appeals(
     started = time.perf_counter()
     docs: list[dict[str, Any]] = []
     try:
-        for i, (doc, token) in enumerate(generate(city, count, tokens=tokens)):
+        for i, (doc, token) in enumerate(generate(city, count, tokens=tokens, backlog=backlog)):
             if observe is not None:
                 observe(doc)
             if token != "-":

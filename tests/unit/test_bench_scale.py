@@ -57,7 +57,7 @@ def city() -> City:
 
 def test_seeded_city_has_desks_staff_can_hold(city: City) -> None:
     tally = tally_for(city)
-    for doc, _token in generate(city, 600, seed=3):
+    for doc, _token in generate(city, 600, seed=3, backlog="heavy"):
         tally.add(doc)
     desks = tally.busiest()
     assert desks.unit in city.units

@@ -76,6 +76,35 @@ def test_states_follow_the_year(docs: list[dict]) -> None:
     assert {"dispatched", "triage", "transferred"} <= states.keys()
 
 
+def _open_share_and_ages(city: City, backlog: str) -> tuple[float, list[float]]:
+    docs = [doc for doc, _token in generate(city, 4000, seed=3, backlog=backlog)]  # type: ignore[arg-type]
+    now = max(doc["received_at"] for doc in docs)
+    open_ages = [
+        (now - doc["received_at"]).total_seconds() / 86400 for doc in docs if doc["is_open"]
+    ]
+    return len(open_ages) / len(docs), open_ages
+
+
+def test_a_steady_backlog_holds_only_recent_work_open(city: City) -> None:
+    # Open work is what the last two weeks' intake has not finished: ~2% of a year's appeals
+    # (14/365 x 1/2), most of it from the last days.
+    share, ages = _open_share_and_ages(city, "steady")
+    assert 0.01 < share < 0.03
+    assert max(ages) <= 14.01
+    assert sum(1 for a in ages if a < 7) > 2 * sum(1 for a in ages if a >= 7)
+
+
+def test_a_heavy_backlog_keeps_the_open_share_of_every_size(city: City) -> None:
+    share, ages = _open_share_and_ages(city, "heavy")
+    assert 0.15 < share < 0.21
+    assert max(ages) <= 14.01
+
+
+def test_an_unknown_backlog_is_refused(city: City) -> None:
+    with pytest.raises(ValueError, match="backlog must be one of steady, heavy"):
+        next(generate(city, 1, backlog="huge"))  # type: ignore[arg-type]
+
+
 def test_only_the_first_appeals_carry_a_token(city: City) -> None:
     tokens = [token for _doc, token in generate(city, 5, tokens=2)]
     assert tokens[2:] == ["-", "-", "-"]
