@@ -46,7 +46,10 @@ def _rx(*parts: str) -> re.Pattern[str]:
 _LEXICON: dict[str, re.Pattern[str]] = {
     "119": _rx(
         r"(?<![打点]不)(?<![打点])着火|起火|有火(?![车锅腿柴机])|火?烧得(?:很|好|特别|那么)?旺|火(?:很|好|特别)旺|大火|失火|火灾发生|火很大|火势|火苗|明火|烧起来|烧着了|燃起来|冒黑烟|浓烟|冒烟了|"
-        r"火光|叫消防车|消防车快|爆炸了",
+        r"火光|叫消防车|消防车快|爆炸了|冒火星|火星子|冒火花|"
+        r"(?:电线|插座|插头|电表|电箱|配电|电闸|电瓶|电动车|充电|电池)[^，。]{0,6}"
+        r"(?:冒烟|冒火|打火|起火|烧起|烧着)|(?:焦|糊)味[^，。]{0,10}烟|"
+        r"(?:楼道|楼梯间|走廊|屋|房间|家|厨房)里?(?:全|都)是烟(?![味头])|满(?:屋子|楼道)(?:都是)?烟(?![味头])",
         r"\bfire\b(?! (?:lane|exit|door|escape|hydrant|access|safety|hazard|extinguisher|risk))|"
         r"on fire|is burning|are burning|flames|smoke (?:is )?(?:coming|pouring|everywhere)|"
         r"explosion",

@@ -24,6 +24,7 @@ from .router import LabelledAppeal, RouteOutcome, Router, RouteRequest
 __all__ = [
     "Case",
     "CrossValidation",
+    "best_threshold",
     "cross_validate",
     "learning_curve",
     "score",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
+FINE_THRESHOLDS = tuple(round(0.01 * i, 2) for i in range(100))
 RouterFactory = Callable[[Sequence[LabelledAppeal]], Router]
 
 
@@ -154,6 +156,27 @@ def threshold_curve(
             }
         )
     return curve
+
+
+def best_threshold(
+    cases: Sequence[Case],
+    outcomes: Sequence[RouteOutcome],
+    min_precision: float = 0.99,
+    thresholds: Sequence[float] = FINE_THRESHOLDS,
+) -> dict[str, Any] | None:
+    """The row of ``threshold_curve`` with the widest coverage at ``min_precision`` or better.
+
+    Of thresholds with equal coverage the highest wins (the same appeals are dispatched, with a
+    wider margin below them). None when no threshold dispatches anything that precisely.
+    """
+    rows = [
+        r
+        for r in threshold_curve(cases, outcomes, thresholds)
+        if r["dispatched"] and r["precision"] >= min_precision
+    ]
+    if not rows:
+        return None
+    return max(rows, key=lambda r: (r["coverage"], r["threshold"]))
 
 
 def confusion(

@@ -4,7 +4,7 @@ Subcommands (each takes ``--jurisdiction`` and ``--matters``, defaulting to
 ``$APPEALS_JURISDICTION_FILE`` / ``$APPEALS_MATTERS_FILE``, else the demo city):
 
     appeals routing route   --data appeals.jsonl [--train labelled.jsonl] [--model M]
-    appeals routing eval    --data dev.jsonl [--folds 5] [--report out.json]
+    appeals routing eval    --data dev.jsonl [--folds 5] [--seeds 8 1 2 3] [--report out.json]
     appeals routing explain "楼下烧烤店油烟很大" [--address A] [--lon X --lat Y]
     appeals routing train   --data labelled.jsonl [--out model.pkl]
     appeals routing replay  --matters-new NEW.yaml --data appeals.jsonl [--report out.json]
@@ -82,6 +82,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--report", help="write the full report as JSON here")
     p.add_argument("--no-learning-curve", action="store_true", help="skip the learning curve")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[8],
+        help="fold shuffles: the first gives the main figures; with more, each is summarised",
+    )
     p.set_defaults(func=_cmd_eval)
 
     p = commands.add_parser("explain", help="one decision and its reasons, human-readable")
@@ -225,6 +232,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     """Cross-validated figures, curves and the worst confusions."""
     from services.routing.domain.evaluation import (
+        best_threshold,
         confusion,
         cross_validate,
         learning_curve,
@@ -244,8 +252,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return Router.from_city(city, training=examples, threshold=0.0)
 
     started = time.perf_counter()
-    cv = cross_validate(labelled, factory, args.folds)
+    seeds = list(dict.fromkeys(args.seeds))
+    cv = cross_validate(labelled, factory, args.folds, seed=seeds[0])
     figures = score(cv.cases, cv.outcomes, city.catalog, threshold)
+    shuffles = []
+    for seed in seeds:
+        run = cv if seed == seeds[0] else cross_validate(labelled, factory, args.folds, seed=seed)
+        at = score(run.cases, run.outcomes, city.catalog, threshold)
+        shuffles.append(
+            {
+                "seed": seed,
+                "precision": at["precision"],
+                "coverage": at["coverage"],
+                "dispatched_wrong_unit": at["dispatched_wrong_unit"],
+                "best_at_precision_0.99": best_threshold(run.cases, run.outcomes, 0.99),
+            }
+        )
     curve = threshold_curve(cv.cases, cv.outcomes)
     worst = confusion(cv.cases, cv.outcomes)
     learning = (
@@ -263,6 +285,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         "route_cpu_ms_per_appeal": cv.route_cpu_ms,
         "train_s_per_router": cv.train_s,
         "threshold_curve": curve,
+        "shuffles": shuffles,
         "learning_curve": learning,
         "confusion": worst,
         "elapsed_s": round(time.perf_counter() - started, 1),
@@ -313,6 +336,19 @@ def _print_eval(report: dict[str, Any], out: TextIO) -> None:
         w(
             f"  t={row['threshold']:.2f}  precision {row['precision']:.4f}  coverage "
             f"{row['coverage']:.4f}  dispatched {row['dispatched']:>4}  wrong {row['wrong']}\n"
+        )
+    w("fold shuffles (seed: at the threshold; widest coverage at precision >= 0.99):\n")
+    for row in report.get("shuffles", []):
+        best = row["best_at_precision_0.99"]
+        widest = (
+            f"coverage {best['coverage']:.4f} at t={best['threshold']:.2f} "
+            f"(precision {best['precision']:.4f})"
+            if best
+            else "none"
+        )
+        w(
+            f"  seed {row['seed']:>3}  precision {row['precision']:.4f}  coverage "
+            f"{row['coverage']:.4f}  wrong {row['dispatched_wrong_unit']}  |  {widest}\n"
         )
     if report["learning_curve"]:
         w("learning curve (share of the training folds used):\n")

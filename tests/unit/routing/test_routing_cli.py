@@ -66,6 +66,29 @@ def test_eval_writes_a_report(
     coverages = [row["coverage"] for row in report["threshold_curve"]]
     assert coverages == sorted(coverages, reverse=True)
     assert report["confusion"] and "taken_for" in report["confusion"][0]
+    # One fold shuffle by default (seed 8), summarised like the others.
+    assert [row["seed"] for row in report["shuffles"]] == [8]
+    assert "fold shuffles" in out
+
+
+def test_eval_summarises_several_fold_shuffles(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "report.json"
+    argv = ["routing", "eval", *_city_args(city_dir), "--data",
+            str(city_dir / "dev-appeals.jsonl"), "--folds", "2", "--no-learning-curve",
+            "--seeds", "3", "1", "3", "--report", str(report_path)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    shuffles = report["shuffles"]
+    assert [row["seed"] for row in shuffles] == [3, 1]  # repeated seeds are run once
+    # The main figures are those of the first seed.
+    assert shuffles[0]["coverage"] == report["metrics"]["coverage"]
+    for row in shuffles:
+        best = row["best_at_precision_0.99"]
+        assert best is None or (best["precision"] >= 0.99 and 0.0 <= best["threshold"] < 1.0)
+    assert "seed   3" in out and "seed   1" in out
 
 
 def test_explain_is_human_readable(city_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -66,3 +66,36 @@ def test_danger_raises_urgency(text: str) -> None:
 )
 def test_no_danger_in_worries_or_faults(text: str) -> None:
     assert detect_danger(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼道里电表箱那里在冒火星，一股焦味",
+        "电动车在楼道里充电，电池冒烟了",
+        "插座冒火花，噼里啪啦的",
+        "有股焦糊味，楼梯间里都是烟",
+    ],
+)
+def test_a_fire_told_by_sparks_smoke_or_a_burning_smell_goes_to_119(text: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == "119", signal
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下烧烤店油烟越来越大，窗户都不敢开",
+        "烧烤摊冒烟熏到我家",
+        "小区充电桩坏了，电动车没法充电",
+        "插座坏了，物业一直不来修",
+        "隔壁装修有股焦味",
+    ],
+)
+def test_fumes_and_faulty_sockets_are_not_fires(text: str) -> None:
+    assert detect_emergency(text) is None
+
+
+def test_a_smokers_smell_is_not_smoke() -> None:
+    assert detect_emergency("邻居天天在楼道抽烟，楼道里都是烟味") is None
+    assert detect_emergency("楼道里全是烟头，没人打扫") is None
