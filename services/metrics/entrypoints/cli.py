@@ -4,10 +4,8 @@
                             [--mongo-db DB]
 
 ``rebuild`` replays the MongoDB ``event_log`` (the appeals service's audit trail: one document
-per event envelope, ``_id`` = event id) through ``fold`` and writes every appeal's facts to
-``metrics_facts``, printing progress in events per second. A full rebuild reads the log in
-stored order and folds every appeal as its events come (appeals stored out of order are folded
-again sorted); ``--since`` reads its appeals' events in (appeal_id, occurred_at) order.
+per event envelope, ``_id`` = event id) in (appeal_id, occurred_at) order through ``fold`` and
+writes every appeal's facts to ``metrics_facts``, printing progress in events per second.
 Without ``--since`` every appeal's facts are written to a new generation
 (``metrics_facts_<UTC timestamp>``) and ``metrics_meta`` is pointed at it at the end, so the
 reports switch at once and never see half a rebuild (adapters/facts_store.py); the previous
