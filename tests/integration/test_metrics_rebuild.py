@@ -73,8 +73,6 @@ def test_rebuild_writes_the_facts_of_every_appeal(mongo: DatabaseProcess) -> Non
 
         out = run_rebuild(mongo, db_name)
         assert re.search(rf"done: {len(events)} events of {len(expected)} appeals .* events/s", out)
-        # Shuffled, most appeals' events are stored out of order: those are folded again sorted.
-        assert re.search(r"\d+ appeals' events stored out of order", out)
         first = facts_in_use(db)
         assert first.startswith("metrics_facts_")
         stored = {d["_id"]: d for d in db[first].find({})}
@@ -103,32 +101,6 @@ def test_rebuild_writes_the_facts_of_every_appeal(mongo: DatabaseProcess) -> Non
         assert second != first and f"dropped {first}" in out
         assert first not in db.list_collection_names()
         assert {d["_id"] for d in db[second].find({}, {"_id": 1})} == expected.keys()
-    finally:
-        client.drop_database(db_name)
-        client.close()
-
-
-def test_rebuild_of_a_log_stored_in_order_folds_it_in_one_pass(mongo: DatabaseProcess) -> None:
-    # As the relay writes it: each appeal's events in the order they happened, appeals
-    # interleaved. The fast path folds it as read, with nothing set aside, to the same facts.
-    month = generate_month(seed=7, appeals=200)
-    events = sorted({e.event_id: e for e in month.events}.values(), key=lambda e: e.occurred_at)
-    db_name = f"metrics_rebuild_{uuid.uuid4().hex[:8]}"
-    client: MongoClient = MongoClient(mongo.url, tz_aware=True)
-    try:
-        db = client[db_name]
-        db.event_log.insert_many([{**e.model_dump(), "_id": e.event_id} for e in events])
-        expected: dict[str, AppealFacts] = {}
-        for event in events:
-            expected[event.appeal_id] = fold(expected.get(event.appeal_id), event, {})
-
-        out = run_rebuild(mongo, db_name)
-        assert f"done: {len(events)} events of {len(expected)} appeals" in out
-        assert "out of order" not in out
-        stored = {d["_id"]: d for d in db[facts_in_use(db)].find({})}
-        assert stored.keys() == expected.keys()
-        for appeal_id, facts in expected.items():
-            assert stored[appeal_id] == facts_document(facts), appeal_id
     finally:
         client.drop_database(db_name)
         client.close()

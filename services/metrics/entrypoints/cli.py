@@ -188,44 +188,6 @@ def _folded(docs: Iterator[Doc], districts: Mapping[str, str]) -> Iterator[Appea
         yield facts
 
 
-def _folded_in_stored_order(
-    docs: Iterator[Doc], districts: Mapping[str, str], db: Any, out: TextIO | None
-) -> Iterator[AppealFacts]:
-    """Fold events in the order the log stores them; yield every appeal's facts at the end.
-
-    Each appeal's facts are kept until the log ends (its last event may come last). An appeal
-    whose events are not stored in the order they happened (an earlier ``occurred_at`` after a
-    later one: not something the relay writes, but the log is not a sorted structure) is set
-    aside and folded again from its events read sorted, so the result is always that of the
-    sorted replay.
-    """
-    facts: dict[str, AppealFacts] = {}
-    last_at: dict[str, datetime] = {}
-    unordered: set[str] = set()
-    for doc in docs:
-        event = _envelope(doc)
-        appeal_id = event.appeal_id
-        if appeal_id in unordered:
-            continue
-        previous = last_at.get(appeal_id)
-        if previous is not None and event.occurred_at < previous:
-            unordered.add(appeal_id)
-            facts.pop(appeal_id, None)
-            continue
-        last_at[appeal_id] = event.occurred_at
-        facts[appeal_id] = fold(facts.get(appeal_id), event, districts)
-    yield from facts.values()
-    if unordered:
-        _say(out, f"{len(unordered)} appeals' events stored out of order: folding them sorted")
-        ids = sorted(unordered)
-        for start in range(0, len(ids), FETCH_BATCH):
-            chunk = ids[start : start + FETCH_BATCH]
-            cursor = db.event_log.find(
-                {"appeal_id": {"$in": chunk}}, sort=[("appeal_id", 1), ("occurred_at", 1)]
-            )
-            yield from _folded(iter(cursor), districts)
-
-
 def rebuild(
     db: Any,
     *,
@@ -256,12 +218,7 @@ def rebuild(
     # about four times slower than it maintains it on insert (20,000 facts: 20 s against 5 s,
     # measured).
     target.create_indexes(FACT_INDEXES)
-    # A full rebuild reads the log in stored order: SecantusDB sorts every match of a sorted
-    # find in memory before the first batch (124,567 events: 11.7 s sorted, 3.5 s in stored
-    # order, measured), and the relay stores each appeal's events in the order they happened.
-    # ``--since`` reads few appeals, sorted by the (appeal_id, occurred_at) index.
-    cursor = db.event_log.find(query, sort=None if since is None else order,
-                               batch_size=FETCH_BATCH)  # fmt: skip
+    cursor = db.event_log.find(query, sort=order, batch_size=FETCH_BATCH)
     counted = {"events": 0, "appeals": 0}
     last_report = started
 
@@ -275,7 +232,8 @@ def rebuild(
                 last_report = now
                 rate = counted["events"] / (now - started)
                 print(
-                    f"{counted['events']} events read, {rate:.0f} events/s",
+                    f"{counted['events']} events, {counted['appeals']} appeals, "
+                    f"{rate:.0f} events/s",
                     file=out,
                     flush=True,
                 )
@@ -290,12 +248,7 @@ def rebuild(
 
     with _Writer(write) as writer:
         batch: list[Doc] = []
-        folded = (
-            _folded(events(), districts)
-            if since is not None
-            else _folded_in_stored_order(events(), districts, db, out)
-        )
-        for facts in folded:
+        for facts in _folded(events(), districts):
             counted["appeals"] += 1
             batch.append(facts_document(facts))
             if len(batch) >= WRITE_BATCH:
