@@ -512,7 +512,9 @@ def run_scale(options: ScaleOptions, say: Say) -> dict[str, Any]:
         url = options.mongo_url
         if url is None:
             say(f"starting a database (SecantusDB) in {work / 'database'} ...")
-            database = start_database(data_dir=work / "database")
+            # A bigger cache than the server's 1G: with it the seed stalled at 113,000 appeals
+            # (shared/embedded.py). mongod would take half the RAM.
+            database = start_database(data_dir=work / "database", cache_size="4G")
             url = database.url
         # The service first, so its indexes exist before the data, as in production: SecantusDB
         # builds an index over existing documents at ~1 ms per document per index (70 s for
