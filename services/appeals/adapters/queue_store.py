@@ -25,6 +25,7 @@ which are one desk's one state. Queries without a rest run exactly as before.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Mapping
 from datetime import datetime
@@ -33,7 +34,7 @@ from typing import Any, Literal
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.appeals.domain.queues import QueuePlan, Sort, sort_key
+from services.appeals.domain.queues import QueuePlan, QueueQuery, Sort, sort_key
 
 __all__ = ["QueuePage", "QueueStore", "matches_rest", "split_filter"]
 
@@ -44,12 +45,16 @@ _RANGE = frozenset({"$gt", "$gte", "$lt", "$lte"})
 
 def _index_keys() -> tuple[tuple[str, ...], ...]:
     """Key patterns of the indexes ``create_indexes`` makes (what ``split_filter`` may use)."""
+    # Most selective first: of two indexes that serve as many fields, split_filter takes the
+    # first, and one unit's appeals are fewer than its street's (a street's comprehensive
+    # section, {street, unit: its city_ops unit, state}, read the whole street's appeals in
+    # that state when the street index came first).
     keys: list[tuple[str, ...]] = [
         ("holder", "state"),
-        ("street", "state"),
-        ("district", "state"),
         ("unit", "state"),
         ("co_handlers", "state"),
+        ("street", "state"),
+        ("district", "state"),
         ("matter", "received_at"),
         ("state", "received_at"),
     ]
@@ -132,25 +137,29 @@ class QueueStore:
         direction = ASCENDING if order == "asc" else DESCENDING
         wanted = page * size
         projection = {**_LIST_FIELDS, **({"events": 1} if with_events else {})}
-        runs: list[list[tuple[tuple[bool, Any, str], Doc]]] = []
-        total = 0
-        for query in plan.queries:
+
+        async def first_rows(query: QueueQuery) -> tuple[list[Doc], int, str]:
+            """The first ``wanted`` rows of one query, how many it matches, its sort field."""
             field = plan.sort_field(query, sort)
             served, rest = split_filter(query.filter)
             if rest:
                 docs, found = await self._page_checked(
                     served, rest, field, order, wanted, projection
                 )
-            else:
-                cursor = (
-                    self.appeals.find(served, projection)
-                    .sort([(field, direction), ("_id", direction)])
-                    .limit(wanted)
-                )
-                docs = [doc async for doc in cursor]
-                found = await self.appeals.count_documents(served)
-            runs.append([(sort_key(doc, field), doc) for doc in docs])
-            total += found
+                return docs, found, field
+            cursor = (
+                self.appeals.find(served, projection)
+                .sort([(field, direction), ("_id", direction)])
+                .limit(wanted)
+            )
+            docs = [doc async for doc in cursor]
+            return docs, await self.appeals.count_documents(served), field
+
+        # A plan's queries are disjoint and independent: asked concurrently, not one by one
+        # (a street's open section is seven), which a MongoDB server runs in parallel.
+        results = await asyncio.gather(*(first_rows(query) for query in plan.queries))
+        runs = [[(sort_key(doc, field), doc) for doc in docs] for docs, _, field in results]
+        total = sum(found for _, found, _ in results)
         merged = heapq.merge(*runs, key=lambda pair: _directed(pair[0], order))
         rows = [doc for _, doc in merged]
         return QueuePage(rows[(page - 1) * size : wanted], total)
@@ -187,15 +196,14 @@ class QueueStore:
         ]
 
     async def count(self, plan: QueuePlan) -> int:
-        """How many appeals ``plan`` holds."""
-        total = 0
-        for query in plan.queries:
-            served, rest = split_filter(query.filter)
-            if rest:
-                total += len(await self._checked(served, rest))
-            else:
-                total += await self.appeals.count_documents(served)
-        return total
+        """How many appeals ``plan`` holds (its queries counted concurrently)."""
+        return sum(await asyncio.gather(*(self._count(query.filter) for query in plan.queries)))
+
+    async def _count(self, query: Doc) -> int:
+        served, rest = split_filter(query)
+        if rest:
+            return len(await self._checked(served, rest))
+        return await self.appeals.count_documents(served)
 
     # ------------------------------------------------------------------ sweeper
 

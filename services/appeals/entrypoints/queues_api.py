@@ -17,6 +17,7 @@ The queries are described in domain/queues.py.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
@@ -74,10 +75,12 @@ async def _counts(
     context: AppealsContext, names: Iterable[Name], plan_for: Callable[[Name], q.QueuePlan]
 ) -> QueueCounts:
     """How many appeals each named queue holds (all refused if the first one is)."""
-    counts: dict[str, int] = {}
-    for name in names:
-        counts[name] = await context.queues.count(_planned(partial(plan_for, name)))
-    return QueueCounts(counts=counts)
+    plans = {name: _planned(partial(plan_for, name)) for name in names}
+    # Counted concurrently (a street's six sections are 16 queries): a MongoDB server runs them
+    # in parallel. SecantusDB, one Python process, gains nothing from it (measured at 150,000
+    # appeals: street counts the same within noise) and loses nothing.
+    totals = await asyncio.gather(*(context.queues.count(plan) for plan in plans.values()))
+    return QueueCounts(counts=dict(zip(plans, totals, strict=True)))
 
 
 def _due(context: AppealsContext) -> dict[str, Any]:

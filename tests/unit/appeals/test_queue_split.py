@@ -77,3 +77,11 @@ def test_matches_rest_follows_mongodb_for_null_ne_in_and_arrays() -> None:
     assert not matches_rest(doc, {"a": {"$ne": None}})
     assert matches_rest(doc, {"n": {"$gt": 2, "$lte": 3}})
     assert not matches_rest(doc, {"missing": {"$lt": 5}})
+
+
+def test_of_two_indexes_serving_as_much_the_unit_one_is_taken() -> None:
+    # A street's comprehensive section asks for its city_ops unit's appeals in one state: the
+    # (unit, state) index reads that unit's appeals; (street, state) would read the street's.
+    served, rest = split_filter({"street": "S1", "unit": "S1-OPS", "state": "signed"})
+    assert served == {"unit": "S1-OPS", "state": "signed"}
+    assert rest == {"street": "S1"}
