@@ -6,6 +6,7 @@
     appeals bench seed --appeals 200000 [--mongo-url URL]   # at-scale data, straight in
     appeals bench scale --appeals 20000 [--samples 200] [--json] [--out FILE]  # queues at N
     appeals bench chart RESULT.json --out docs/bench/bench.png
+    appeals bench chart --scale R1.json R2.json --out docs/bench/scale.png  # p95 per kind
 
 Without ``--target`` the embedded stack is started on free ports in a temporary directory and
 stopped at the end. One line a second shows progress; ``--json`` prints the result as the last
@@ -91,9 +92,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scale.set_defaults(func=_run_scale)
 
     chart = tools.add_parser("chart", help="draw the chart of a saved result")
-    chart.add_argument("result", type=Path)
+    chart.add_argument("result", type=Path, nargs="+", help="result JSON (several with --scale)")
     chart.add_argument("--out", type=Path, default=Path("docs/bench/bench.png"))
     chart.add_argument("--memory", action="store_true", help="RSS of every process over time")
+    chart.add_argument(
+        "--scale", action="store_true", help="p95 per endpoint kind of 'bench scale' results"
+    )
     chart.set_defaults(func=_run_chart)
 
 
@@ -230,9 +234,14 @@ def _run_scale(args: argparse.Namespace) -> int:
 
 
 def _run_chart(args: argparse.Namespace) -> int:
-    from services.bench.report import draw_chart, draw_memory_chart
+    from services.bench.report import draw_chart, draw_memory_chart, draw_scale_chart
 
-    result = json.loads(args.result.read_text())
+    results = [json.loads(path.read_text()) for path in args.result]
+    if args.scale:
+        print(draw_scale_chart(results, args.out))
+        return 0
+    if len(results) > 1:
+        raise SystemExit("several results make one chart only with --scale")
     draw = draw_memory_chart if args.memory else draw_chart
-    print(draw(result, args.out))
+    print(draw(results[0], args.out))
     return 0

@@ -11,7 +11,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["draw_chart", "profile_summary", "summary_lines"]
+__all__ = [
+    "draw_chart",
+    "draw_memory_chart",
+    "draw_scale_chart",
+    "profile_summary",
+    "summary_lines",
+]
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -155,6 +161,57 @@ def draw_memory_chart(result: dict[str, Any], out: Path) -> Path:
     )
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+# The scale run's endpoint kinds, in the order a chart shows them, with their labels.
+SCALE_KINDS: tuple[tuple[str, str], ...] = (
+    ("status", "resident\nstatus"),
+    ("unit_queue_page1", "unit queues\npage 1"),
+    ("unit_queue_deep", "unit queues\ndeep pages"),
+    ("district_triage", "district\ntriage"),
+    ("street_section", "street\nsections"),
+    ("queue_counts", "queue\ncounts"),
+)
+
+
+def scale_label(result: dict[str, Any]) -> str:
+    """How a scale run is named in a chart: appeals, backlog, the busiest street's open work."""
+    # Results from before the backlog option seeded the heavy mix.
+    backlog = result.get("backlog", "heavy")
+    held = result.get("desks", {}).get("held", {}).get("street")
+    street = f", street {held:,} open" if held is not None else ""
+    return f"{result['appeals']:,} appeals, {backlog} backlog{street}"
+
+
+def draw_scale_chart(results: list[dict[str, Any]], out: Path, target_ms: float = 50.0) -> Path:
+    """p95 latency of each endpoint kind, one bar per scale run, against the target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 4.8))
+    width = 0.8 / max(len(results), 1)
+    for i, result in enumerate(results):
+        latency = result.get("latency_ms", {})
+        heights = [latency.get(kind, {}).get("p95", 0.0) for kind, _ in SCALE_KINDS]
+        xs = [k + (i - (len(results) - 1) / 2) * width for k in range(len(SCALE_KINDS))]
+        bars = ax.bar(xs, heights, width, label=scale_label(result))
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.axhline(
+        target_ms, color="red", linestyle="--", linewidth=1, label=f"target {target_ms:.0f} ms"
+    )
+    ax.set_xticks(range(len(SCALE_KINDS)), [label for _, label in SCALE_KINDS])
+    ax.set_ylabel("p95 (ms), one request at a time")
+    ax.set_yscale("log")
+    ax.set_title("Work queues and status look-ups at scale (SecantusDB)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
