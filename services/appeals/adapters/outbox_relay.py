@@ -54,6 +54,14 @@ class OutboxRelay:
         self.durable_after_s = durable_after_s
         # event id -> when the broker acknowledged it; kept until durable_after_s has passed.
         self._acked: dict[str, float] = {}
+        # Marking (event log + outbox pull, two fsynced writes) runs beside publishing, not in
+        # its path: at 3 appeals/s an appeal stored while a cycle was marking waited for those
+        # writes (stored -> published p99 343 ms, BENCHMARKS.md). Events being marked, and
+        # events marked lately (a pending query read before the marking committed may still
+        # list them), are not published again.
+        self._marking: set[str] = set()
+        self._marked: dict[str, float] = {}
+        self._mark_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -69,11 +77,12 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Finish the current batch, then stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop publishing and marking; what is not marked yet stays in the outbox."""
+        for task in (self._task, self._mark_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._close_producer()
 
     async def _close_producer(self) -> None:
@@ -99,6 +108,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = 0.2
         while True:
+            # Cleared before the cycle, not after: a write (or a finished marking) that wakes
+            # the relay while a cycle runs must not be lost, or its events wait for the poll.
+            self._wake.clear()
             try:
                 moved = await self.publish_pending()
                 backoff = 0.2
@@ -116,7 +128,6 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.retry_max_seconds)
                 continue
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
@@ -128,6 +139,10 @@ class OutboxRelay:
         docs = await self.store.pending_outbox(self.batch + waiting)
         if not docs:
             return 0
+        now = time.monotonic()
+        for event_id, at in list(self._marked.items()):
+            if now - at > _MARKED_MEMORY_S:
+                del self._marked[event_id]
         producer = await self._ensure_producer()
         sends: list[tuple[str, asyncio.Future[Any]]] = []
         batches: list[tuple[str, list[dict[str, Any]]]] = []
@@ -137,7 +152,7 @@ class OutboxRelay:
             events = [by_id[i] for i in pending_ids if i in by_id]
             batches.append((doc["_id"], events))
             for event in events:
-                if event["event_id"] in self._acked:
+                if event["event_id"] in self._acked or event["event_id"] in self._marked:
                     continue
                 # send() only enqueues; awaiting the futures below waits for acks=all. Events of
                 # one appeal share a key, hence a partition, and are enqueued in order.
@@ -151,23 +166,47 @@ class OutboxRelay:
             await future
             self._acked[event_id] = time.monotonic()
         self.published += len(sends)
+        if self._mark_task is not None and self._mark_task.done():
+            self._mark_task = None
+        if self._mark_task is not None:
+            return len(sends)  # one marking at a time; the next cycle takes what is left
         now = time.monotonic()
         durable_batch = []
         for appeal_id, events in batches:
             durable = [
                 e
                 for e in events
-                if now - self._acked.get(e["event_id"], now + 1) >= self.durable_after_s
+                if e["event_id"] not in self._marking
+                and now - self._acked.get(e["event_id"], now + 1) >= self.durable_after_s
             ]
             if durable:
                 durable_batch.append((appeal_id, durable))
-        await self.store.mark_published(durable_batch)
-        marked = 0
-        for _, durable in durable_batch:
-            for event in durable:
-                self._acked.pop(event["event_id"], None)
-            marked += len(durable)
-        return len(sends) + marked
+        if not durable_batch:
+            return len(sends)
+        ids = {e["event_id"] for _, durable in durable_batch for e in durable}
+        self._marking |= ids
+        self._mark_task = asyncio.create_task(self._mark(durable_batch, ids), name="outbox-mark")
+        return len(sends) + len(ids)
+
+    async def _mark(self, batch: list[tuple[str, list[dict[str, Any]]]], ids: set[str]) -> None:
+        """Record published, durable events (event log, outbox pull) beside the publishing."""
+        try:
+            await self.store.mark_published(batch)
+        except Exception:
+            # Still acknowledged and durable: the next cycle marks them again.
+            log.exception("outbox relay: marking published events failed; will retry")
+            return
+        finally:
+            self._marking -= ids
+        now = time.monotonic()
+        for event_id in ids:
+            self._acked.pop(event_id, None)
+            self._marked[event_id] = now
+        self.wake()  # what waited behind this marking (the outbox query's limit) can go now
+
+
+# How long a marked event is remembered as marked: far longer than a pending query takes.
+_MARKED_MEMORY_S = 60.0
 
 
 def _json_default(value: Any) -> Any:
