@@ -54,8 +54,8 @@ class OutboxRelay:
         self.durable_after_s = durable_after_s
         # event id -> when the broker acknowledged it; kept until durable_after_s has passed.
         self._acked: dict[str, float] = {}
-        # Marking (event log + outbox pull, two fsynced writes) runs beside publishing, not in
-        # its path: at 3 appeals/s an appeal stored while a cycle was marking waited for those
+        # Marking (event log, outbox pull, flag: three fsynced writes) runs beside publishing, not
+        # in its path: at 3 appeals/s an appeal stored while a cycle was marking waited for those
         # writes (stored -> published p99 343 ms, BENCHMARKS.md). Events being marked, and
         # events marked lately (a pending query read before the marking committed may still
         # list them), are not published again.
