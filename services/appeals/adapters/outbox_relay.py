@@ -56,10 +56,10 @@ class OutboxRelay:
         self._acked: dict[str, float] = {}
         # Marking (event log, outbox pull, flag: three fsynced writes) runs beside publishing, not
         # in its path: at 3 appeals/s an appeal stored while a cycle was marking waited for those
-        # writes (stored -> published p99 343 ms, BENCHMARKS.md). Events being marked, and
-        # events marked lately (a pending query read before the marking committed may still
-        # list them), are not published again.
-        self._marking: set[str] = set()
+        # writes (stored -> published p99 343 ms, BENCHMARKS.md). Events being marked stay in
+        # ``_acked`` until the marking succeeds; events marked lately (a pending query read
+        # before the marking committed may still list them) are remembered here. Neither is
+        # published again.
         self._marked: dict[str, float] = {}
         self._mark_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -176,15 +176,13 @@ class OutboxRelay:
             durable = [
                 e
                 for e in events
-                if e["event_id"] not in self._marking
-                and now - self._acked.get(e["event_id"], now + 1) >= self.durable_after_s
+                if now - self._acked.get(e["event_id"], now + 1) >= self.durable_after_s
             ]
             if durable:
                 durable_batch.append((appeal_id, durable))
         if not durable_batch:
             return len(sends)
         ids = {e["event_id"] for _, durable in durable_batch for e in durable}
-        self._marking |= ids
         self._mark_task = asyncio.create_task(self._mark(durable_batch, ids), name="outbox-mark")
         return len(sends) + len(ids)
 
@@ -196,8 +194,6 @@ class OutboxRelay:
             # Still acknowledged and durable: the next cycle marks them again.
             log.exception("outbox relay: marking published events failed; will retry")
             return
-        finally:
-            self._marking -= ids
         now = time.monotonic()
         for event_id in ids:
             self._acked.pop(event_id, None)
