@@ -27,10 +27,18 @@ from typing import Any
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``bench`` command (and its ``seed`` and ``chart`` tools) to ``appeals``."""
+def _backlog_option(parser: argparse.ArgumentParser) -> None:
+    """``--backlog`` of ``seed`` and ``scale``: which share of the appeals is still open."""
     from services.bench.seed import BACKLOGS
 
+    parser.add_argument(
+        "--backlog", choices=BACKLOGS, default="steady",
+        help="steady: only recent appeals open (~2%%); heavy: 18%% open (services/bench/seed.py)",
+    )  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command (and its ``seed`` and ``chart`` tools) to ``appeals``."""
     bench = subparsers.add_parser(
         "bench", help="benchmark the system against raw broker/database/HTTP baselines"
     )
@@ -63,10 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--database", default="appeals")
     seed.add_argument("--batch", type=int, default=1000)
     seed.add_argument("--no-event-log", action="store_true", help="only the appeal documents")
-    seed.add_argument(
-        "--backlog", choices=BACKLOGS, default="steady",
-        help="steady: only recent appeals open (~2%%); heavy: 18%% open (services/bench/seed.py)",
-    )  # fmt: skip
+    _backlog_option(seed)
     seed.add_argument("--samples-out", type=Path, help="write ids/tracking numbers/tokens here")
     seed.add_argument("--json", action="store_true")
     seed.set_defaults(func=_run_seed)
@@ -83,10 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scale.add_argument("--database", default="appeals")
     scale.add_argument("--batch", type=int, default=1000, help="appeals per insert_many")
     scale.add_argument("--page-size", type=int, default=20, help="queue page size (1-100)")
-    scale.add_argument(
-        "--backlog", choices=BACKLOGS, default="steady",
-        help="steady: only recent appeals open (~2%%); heavy: 18%% open (services/bench/seed.py)",
-    )  # fmt: skip
+    _backlog_option(scale)
     scale.add_argument("--json", action="store_true", help="print the result as the last line")
     scale.add_argument("--out", type=Path, help="write the result JSON here")
     scale.set_defaults(func=_run_scale)
