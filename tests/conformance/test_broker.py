@@ -77,6 +77,16 @@ async def produce(
         await producer.stop()
 
 
+async def consume_topic(broker: BrokerProcess, topic: str, count: int) -> list[ConsumerRecord]:
+    """``count`` records of ``topic`` read by a fresh group-less consumer (``consume``, 20 s)."""
+    consumer = make_consumer(topic, bootstrap=broker.bootstrap, profile=broker.kind, group_id=None)
+    await consumer.start()
+    try:
+        return await consume(consumer, count, within=20)
+    finally:
+        await consumer.stop()
+
+
 async def end_offset(broker: BrokerProcess, topic: str, partition: int = 0) -> int:
     consumer = make_consumer(bootstrap=broker.bootstrap, profile=broker.kind, group_id=None)
     await consumer.start()
@@ -110,12 +120,7 @@ async def test_acks_all_keeps_per_key_order_on_one_partition(broker: BrokerProce
     sent = [(keys[i % len(keys)], str(i).encode()) for i in range(240)]
     await produce(broker, topic, sent)
 
-    consumer = make_consumer(topic, bootstrap=broker.bootstrap, profile=broker.kind, group_id=None)
-    await consumer.start()
-    try:
-        records = await consume(consumer, len(sent), within=20)
-    finally:
-        await consumer.stop()
+    records = await consume_topic(broker, topic, len(sent))
 
     assert len(records) == len(sent)
     for key in keys:
@@ -131,12 +136,7 @@ async def test_keys_land_on_the_partition_partition_of_computes(broker: BrokerPr
     await ensure_topics(broker.bootstrap, {topic: 4})
     keys = [uuid.uuid4().hex for _ in range(40)]
     await produce(broker, topic, [(k.encode(), b"x") for k in keys])
-    consumer = make_consumer(topic, bootstrap=broker.bootstrap, profile=broker.kind, group_id=None)
-    await consumer.start()
-    try:
-        records = await consume(consumer, len(keys), within=20)
-    finally:
-        await consumer.stop()
+    records = await consume_topic(broker, topic, len(keys))
     assert len(records) == len(keys)
     assert {r.key.decode(): r.partition for r in records if r.key} == {
         k: partition_of(k, 4) for k in keys
