@@ -139,10 +139,14 @@ class OutboxRelay:
         docs = await self.store.pending_outbox(self.batch + waiting)
         if not docs:
             return 0
+        # Forget marks older than _MARKED_MEMORY_S: the dict is in marking order, so only its
+        # head needs looking at, not every event marked in the last minute on every cycle.
         now = time.monotonic()
-        for event_id, at in list(self._marked.items()):
-            if now - at > _MARKED_MEMORY_S:
-                del self._marked[event_id]
+        while self._marked:
+            oldest, at = next(iter(self._marked.items()))
+            if now - at <= _MARKED_MEMORY_S:
+                break
+            del self._marked[oldest]
         producer = await self._ensure_producer()
         sends: list[tuple[str, asyncio.Future[Any]]] = []
         batches: list[tuple[str, list[dict[str, Any]]]] = []
