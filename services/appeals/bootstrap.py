@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from services.appeals.adapters.accounts import StaffAccounts
 from services.appeals.adapters.decisions_consumer import DecisionsConsumer
+from services.appeals.adapters.open_work import OpenWork
 from services.appeals.adapters.outbox_relay import OutboxRelay
 from services.appeals.adapters.queue_store import QueueStore
 from services.appeals.adapters.store import AppealStore
@@ -45,6 +46,9 @@ class AppealsContext:
     # --- Queues / sweeper / duplicates hook (issue 3): queue reads, the SLA sweeper task and
     # the duplicate policy the post-decision hook applies.
     queues: QueueStore
+    # The open appeals in memory, fed by a change stream; queues fall back to the database
+    # while it loads or when it is off (adapters/open_work.py).
+    open_work: OpenWork | None
     sweeper: SlaSweeper
     duplicates: DuplicatePolicy
     # --- Routing watchdog: re-sends appeals left `received` (service_layer/routing_watchdog.py).
@@ -55,6 +59,8 @@ class AppealsContext:
         await self.store.create_indexes()
         await self.accounts.create_indexes()
         await self.queues.create_indexes()
+        if self.open_work is not None:
+            self.open_work.start()
         self.relay.start()
         self.decisions.start()
         self.sweeper.start()
@@ -67,6 +73,8 @@ class AppealsContext:
         await self.sweeper.stop()
         await self.decisions.stop()
         await self.relay.stop()
+        if self.open_work is not None:
+            await self.open_work.stop()
         await self.store.client.close()
 
 
@@ -91,7 +99,11 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
     # sweeper), so an event does not wait for the relay's poll.
     store.on_events.append(relay.wake)
 
-    queues = QueueStore(store.appeals)
+    open_work = None
+    if settings.open_work_view:
+        open_work = OpenWork(store.appeals, wait_s=settings.open_work_wait_ms / 1000)
+        store.on_stored.append(open_work.expect)
+    queues = QueueStore(store.appeals, open_work)
     duplicates = DuplicatePolicy(
         radius_m=settings.duplicate_radius_m,
         window=timedelta(hours=settings.duplicate_window_hours),
@@ -153,6 +165,7 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         decisions,
         accounts,
         queues,
+        open_work,
         sweeper,
         duplicates,
         watchdog,

@@ -52,6 +52,12 @@ class AppealsSettings(CommonSettings):
     duplicate_window_hours: float = Field(default=72.0, gt=0, le=24 * 30)
     # "Due soon" in the work queues: the current stage's deadline within this many minutes.
     due_soon_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    # Work queues from the open appeals held in memory, fed by a change stream
+    # (adapters/open_work.py); off, or while it loads, every queue reads the database.
+    open_work_view: bool = True
+    # How long a queue read waits for this process's own last writes to reach the view
+    # before it reads the database instead.
+    open_work_wait_ms: int = Field(default=500, ge=0, le=10_000)
     # Resident status look-ups per client IP per minute (429 beyond).
     status_rate_limit_per_minute: int = Field(default=20, ge=1, le=10_000)
     # --- Staff UI hook (entrypoints/ui.py): the routing service's web server, asked for matter

@@ -89,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scale.add_argument("--batch", type=int, default=1000, help="appeals per insert_many")
     scale.add_argument("--page-size", type=int, default=20, help="queue page size (1-100)")
     _backlog_option(scale)
+    scale.add_argument(
+        "--no-open-work",
+        dest="open_work",
+        action="store_false",
+        help="queues read the database, not the open work in memory (the comparison)",
+    )
     scale.add_argument("--json", action="store_true", help="print the result as the last line")
     scale.add_argument("--out", type=Path, help="write the result JSON here")
     scale.set_defaults(func=_run_scale)
@@ -218,6 +224,7 @@ def _run_scale(args: argparse.Namespace) -> int:
         batch=args.batch,
         page_size=args.page_size,
         backlog=args.backlog,
+        open_work=args.open_work,
     )
 
     def say(line: str) -> None:

@@ -9,11 +9,14 @@ One run, on a database of its own (or ``--mongo-url``):
 
 1. the real appeals service (``appeals serve appeals``) on that database, started *before*
    the data so its own ``create_indexes`` run on the empty collection and the seed pays for
-   index maintenance as intake would;
+   index maintenance as intake would (its open-work view off: the seed is not intake);
 2. ``seed``: N appeals straight in with ``seed_appeals`` (insert_many; fills ``event_log``),
    counting on the way which unit, street and district desks hold the most open appeals;
    staff accounts for those desks are made with ``staff add`` and logged in over HTTP;
-3. K requests of every queue/section/count/status endpoint over one httpx client, round-robin
+3. the service restarted as a city would run it, and given time to load its open work into
+   memory (``open_work_load_s``; ``--no-open-work`` keeps it off, so every queue reads the
+   database: the comparison);
+   K requests of every queue/section/count/status endpoint over one httpx client, round-robin
    (so slow background work hits every endpoint alike), one request in flight;
 4. the service stopped, ``appeals metrics rebuild`` over the seeded ``event_log``.
 
@@ -87,6 +90,8 @@ class ScaleOptions:
     batch: int = 1000
     page_size: int = 20
     backlog: Backlog = "steady"
+    # Queues from the open appeals in memory (services/appeals/adapters/open_work.py).
+    open_work: bool = True
 
 
 # ---------------------------------------------------------------------------- desks
@@ -324,11 +329,12 @@ _SWEEPER_INTERVAL_S = "3600"
 
 
 def _start_appeals(
-    url: str, options: ScaleOptions, city_dir: Path, work: Path, say: Say
+    url: str, options: ScaleOptions, city_dir: Path, work: Path, say: Say, *, open_work: bool
 ) -> tuple[ManagedProcess, str, dict[str, str]]:
     host = "127.0.0.1"
     port = free_port(host)
     extra = {
+        "APPEALS_OPEN_WORK_VIEW": "true" if open_work else "false",
         **_city_env(city_dir, options.database),
         # One bench client makes thousands of look-ups: the per-IP limit is against scraping.
         "APPEALS_STATUS_RATE_LIMIT_PER_MINUTE": "10000",
@@ -350,6 +356,24 @@ def _start_appeals(
         "appeals", env=env, port=port, data_dir=work / "services", host=host, ready_timeout=600
     )
     return process, f"http://{host}:{port}", extra | {"APPEALS_MONGO_URL": url}
+
+
+def _open_work_loaded(url: str, say: Say, timeout: float = 900.0) -> float:
+    """Seconds until the service holds its open work in memory (``/readyz``)."""
+    started = last = time.perf_counter()
+    while True:
+        body = httpx.get(f"{url}/readyz", timeout=30).json()
+        held = body.get("open_work") or {}
+        now = time.perf_counter()
+        if held.get("ready"):
+            say(f"  open work in memory: {held['appeals']:,} appeals after {now - started:.1f} s")
+            return now - started
+        if now - started > timeout:
+            raise RuntimeError(f"the open work did not load within {timeout:.0f} s: {body}")
+        if now - last >= 5:
+            last = now
+            say(f"  loading open work into memory ... {now - started:.0f} s")
+        time.sleep(0.2)
 
 
 async def _get(client: httpx.AsyncClient, path: str, **kwargs: Any) -> tuple[float, httpx.Response]:
@@ -520,9 +544,18 @@ def run_scale(options: ScaleOptions, say: Say) -> dict[str, Any]:
         # builds an index over existing documents at ~1 ms per document per index (70 s for
         # the service's ~20 indexes over 3,000 appeals), but keeps them up to date on insert
         # for far less. The seed rate below therefore includes index maintenance.
-        service, appeals_url, env = _start_appeals(url, options, city_dir, work, say)
+        service, appeals_url, env = _start_appeals(
+            url, options, city_dir, work, say, open_work=False
+        )
         result["service_ready_s"] = round(service.startup_seconds or 0.0, 1)
         result["seed"], samples, desks = _seed(options, url, city, say)
+        service.stop()
+        result["open_work"] = options.open_work
+        service, appeals_url, env = _start_appeals(
+            url, options, city_dir, work, say, open_work=options.open_work
+        )
+        if options.open_work:
+            result["open_work_load_s"] = round(_open_work_loaded(appeals_url, say), 1)
         result["events"] = result["seed"]["events"]
         result["desks"] = asdict(desks)
         say(f"  desks: {result['desks']}; logging in staff ...")
@@ -556,7 +589,12 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     lines = [
         f"appeals {result['appeals']:,}, events {result['events']:,}; seeded at "
         f"{seed['appeals_per_s']:,.0f} appeals/s ({seed['events_per_s']:,.0f} events/s); "
-        f"service ready after {result['service_ready_s']} s",
+        f"service ready after {result['service_ready_s']} s; queues from "
+        + (
+            f"the open work in memory (loaded in {result.get('open_work_load_s')} s)"
+            if result.get("open_work", False)
+            else "the database"
+        ),
         f"{'endpoint kind':<20} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8}   (ms)",
     ]
     for kind, s in result["latency_ms"].items():

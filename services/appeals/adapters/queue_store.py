@@ -29,12 +29,15 @@ import asyncio
 import heapq
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.appeals.domain.queues import QueuePlan, QueueQuery, Sort, sort_key
+
+if TYPE_CHECKING:
+    from services.appeals.adapters.open_work import OpenWork
 
 __all__ = ["QueuePage", "QueueStore", "matches_rest", "split_filter"]
 
@@ -112,8 +115,11 @@ class QueuePage:
 class QueueStore:
     """Queue, sweeper and duplicate queries on the ``appeals`` collection."""
 
-    def __init__(self, appeals: AsyncCollection[Doc]) -> None:
+    def __init__(self, appeals: AsyncCollection[Doc], open_work: OpenWork | None = None) -> None:
         self.appeals = appeals
+        # The open appeals in memory (adapters/open_work.py): when it can answer a plan, a
+        # page reads only its own rows and a count reads nothing.
+        self.open_work = open_work
 
     async def create_indexes(self) -> None:
         """The indexes these queries are designed around (see the module docstring)."""
@@ -137,6 +143,9 @@ class QueueStore:
         direction = ASCENDING if order == "asc" else DESCENDING
         wanted = page * size
         projection = {**_LIST_FIELDS, **({"events": 1} if with_events else {})}
+        held = await self._held(plan)
+        if held is not None:
+            return await self._page_held(plan, held, sort, order, page, size, projection)
 
         async def first_rows(query: QueueQuery) -> tuple[list[Doc], int, str]:
             """The first ``wanted`` rows of one query, how many it matches, its sort field."""
@@ -163,6 +172,39 @@ class QueueStore:
         merged = heapq.merge(*runs, key=lambda pair: _directed(pair[0], order))
         rows = [doc for _, doc in merged]
         return QueuePage(rows[(page - 1) * size : wanted], total)
+
+    async def _held(self, plan: QueuePlan) -> list[list[Doc]] | None:
+        """Each query's matches from the open work in memory, or None: ask the database."""
+        if self.open_work is None:
+            return None
+        return await self.open_work.answer([query.filter for query in plan.queries])
+
+    async def _page_held(
+        self,
+        plan: QueuePlan,
+        held: list[list[Doc]],
+        sort: Sort,
+        order: Literal["asc", "desc"],
+        page: int,
+        size: int,
+        projection: Doc,
+    ) -> QueuePage:
+        """A page ordered from the open work in memory; only its rows are read, by ``_id``."""
+        keyed = [
+            (sort_key(doc, plan.sort_field(query, sort)), doc["_id"])
+            for query, docs in zip(plan.queries, held, strict=True)
+            for doc in docs
+        ]
+        keyed.sort(key=lambda pair: pair[0], reverse=order == "desc")
+        ids = [appeal_id for _, appeal_id in keyed[(page - 1) * size : page * size]]
+        rows = {}
+        if ids:
+            rows = {
+                doc["_id"]: doc
+                async for doc in self.appeals.find({"_id": {"$in": ids}}, projection)
+            }
+        # An appeal deleted since (only the erasure of test data does that) is left out.
+        return QueuePage([rows[i] for i in ids if i in rows], len(keyed))
 
     async def _page_checked(
         self,
@@ -197,6 +239,9 @@ class QueueStore:
 
     async def count(self, plan: QueuePlan) -> int:
         """How many appeals ``plan`` holds (its queries counted concurrently)."""
+        held = await self._held(plan)
+        if held is not None:
+            return sum(len(docs) for docs in held)
         return sum(await asyncio.gather(*(self._count(query.filter) for query in plan.queries)))
 
     async def _count(self, query: Doc) -> int:

@@ -57,6 +57,9 @@ class AppealStore:
         self.event_log: AsyncCollection[Doc] = self.db["event_log"]
         # Called after every write that adds events (the relay's wake-up), whoever the writer.
         self.on_events: list[Callable[[], None]] = []
+        # Called with (appeal id, version) after every stored state change (the open work
+        # view waits for it before answering a queue: read-your-writes).
+        self.on_stored: list[Callable[[str, int], None]] = []
 
     async def create_indexes(self) -> None:
         """Indexes every query of the service relies on (idempotent)."""
@@ -96,6 +99,7 @@ class AppealStore:
         }
         try:
             await self.appeals.insert_one(doc)
+            self._stored(doc["_id"], int(doc.get("version") or 0))
             self._notify()
         except DuplicateKeyError as exc:
             key = doc.get("idempotency_key")
@@ -131,6 +135,7 @@ class AppealStore:
         )
         if result.matched_count != 1:
             raise VersionConflict(appeal_id)
+        self._stored(appeal_id, new_version)
         if events:
             self._notify()
 
@@ -153,6 +158,10 @@ class AppealStore:
     def _notify(self) -> None:
         for listener in self.on_events:
             listener()
+
+    def _stored(self, appeal_id: str, version: int) -> None:
+        for listener in self.on_stored:
+            listener(appeal_id, version)
 
     # ------------------------------------------------------------------ reads
 

@@ -271,6 +271,11 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
                 "status": "ready",
                 "broker_connected": context.relay.broker_connected,
                 "events_published": context.relay.published,
+                # Queues read the database until the open work is in memory (not a readiness
+                # condition: they answer either way, only slower).
+                "open_work": None
+                if context.open_work is None
+                else {"ready": context.open_work.ready, "appeals": len(context.open_work)},
             }
         )
 
