@@ -166,3 +166,31 @@ async def test_a_state_change_this_process_stored_is_in_the_next_answer(
         assert signed
     finally:
         await view.stop()
+
+
+async def test_after_the_stream_ends_the_view_reloads_and_follows_again(
+    appeals: AppealStore,
+) -> None:
+    collection = appeals.appeals
+    await collection.insert_many(corpus(copies=1))
+    view = await started(collection, wait_s=2.0)
+    try:
+        held_before = len(view)
+        assert held_before > 0
+        await collection.drop()  # ends the change stream (invalidate)
+        deadline = time.monotonic() + 15
+        while len(view) != 0 or not view.ready:
+            assert time.monotonic() < deadline, (len(view), view.ready)
+            await asyncio.sleep(0.1)
+        # Reloaded from the (now empty) collection and following the new stream.
+        await appeals.create_indexes()
+        await QueueStore(collection).create_indexes()
+        await collection.insert_many(corpus(copies=2))
+        database, held = QueueStore(collection), QueueStore(collection, view)
+        deadline = time.monotonic() + 15
+        while found := await differences(database, held):
+            assert time.monotonic() < deadline, f"the view did not follow again: {found[:5]}"
+            await asyncio.sleep(0.2)
+        assert len(view) == 2 * held_before
+    finally:
+        await view.stop()

@@ -19,7 +19,7 @@ import pytest
 from shared.city import load_city
 from shared.embedded import DatabaseProcess
 from shared.mongo import make_client
-from tests.integration.conftest import RunningServices, reference_city
+from tests.integration.conftest import RunningServices, metric_value, reference_city
 from tests.integration.test_staff_commands import LEAD, OTHER_UNIT, STAFF, Desk, wait_for
 
 RM_QUEUES = "/api/v1/queues/units/JA-JAS-RM"
@@ -225,3 +225,19 @@ async def test_a_suspected_duplicate_is_flagged_and_merging_follows_the_lifecycl
     assert refused.status_code == 409 and "open master" in refused.json()["detail"]
     merged = await desk.cmd("dispatcher", triaged, "merge", {"master_id": first.id})
     assert merged.status_code == 200 and merged.json()["events"] == ["appeal.merged"]
+
+
+async def test_the_service_answers_queues_from_its_open_work(desk: Desk) -> None:
+    """The running service holds its open appeals in memory (adapters/open_work.py) and says
+    so on /readyz and /metrics; what it holds is what the database holds open."""
+    await desk.dispatched()
+    ready = (await desk.http.get(desk.url("/readyz"))).json()
+    assert ready["open_work"]["ready"] is True
+    metrics = (await desk.http.get(desk.url("/metrics"))).text
+    assert metric_value(metrics, "appeals_open_work_ready", {}) == 1.0
+    open_states = ["triage", "dispatched", "signed", "responded", "returned", "resolved"]
+    open_states += ["reviewed", "received"]
+    stored_open = await desk.db.appeals.count_documents({"state": {"$in": open_states}})
+    held = metric_value(metrics, "appeals_open_work_appeals", {})
+    # Other tests' appeals may move between the two reads; none are deleted.
+    assert abs(held - stored_open) <= 3 and held > 0, (held, stored_open)

@@ -126,6 +126,9 @@ class OpenWork:
         # id -> (version this process wrote, monotonic time); cleared as the stream brings them.
         self._expected: dict[str, tuple[int, float]] = {}
         self._changed = asyncio.Condition()
+        # Set when a query waited ``wait_s`` in vain; until the stream has caught up, queries
+        # go straight to the database instead of each waiting again.
+        self._lagging = False
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -160,18 +163,22 @@ class OpenWork:
                     async for change in stream:
                         self._apply_change(change)
                         await self._notify()
+                # The stream ended without an error (the collection was dropped or renamed).
+                reason = "the change stream ended"
             except asyncio.CancelledError:
+                self.ready = False
                 raise
             except PyMongoError as exc:
-                self.ready = False
-                log.warning(
-                    "open work: change stream unavailable (%s); queues read the database, "
-                    "reloading in %.1f s",
-                    exc,
-                    backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                reason = f"the change stream is unavailable ({exc})"
+            except Exception:  # a bug must not leave a stale view answering: reload instead
+                log.exception("open work: failed applying a change")
+                reason = "a change could not be applied"
+            self.ready = False
+            log.warning(
+                "open work: %s; queues read the database, reloading in %.1f s", reason, backoff
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
 
     async def _load_snapshot(self) -> None:
         assert self.appeals is not None
@@ -180,6 +187,7 @@ class OpenWork:
         self.ready = False
         self._docs.clear()
         self._groups.clear()
+        self._tombstones.clear()  # the snapshot is what is open now; the stream what follows
         # The ``state`` index serves an $in; a $nin or an is_open test would read every appeal.
         cursor = self.appeals.find(
             {"state": {"$in": sorted(OPEN_STATES)}}, {name: 1 for name in FIELDS}
@@ -255,6 +263,7 @@ class OpenWork:
         """This process stored ``version`` of the appeal: queries wait until the view has it."""
         if not self.ready or self._holds(appeal_id, version):
             return  # loading (the snapshot will have it), or the stream was faster
+        self._expected.pop(appeal_id, None)  # re-inserted at the tail: oldest first
         self._expected[appeal_id] = (version, time.monotonic())
 
     def _holds(self, appeal_id: str, version: int) -> bool:
@@ -268,6 +277,8 @@ class OpenWork:
         wrote = self._expected.get(appeal_id)
         if wrote is not None and version >= wrote[0]:
             del self._expected[appeal_id]
+            if not self._expected:
+                self._lagging = False
 
     def _caught_up(self, waited_for: Mapping[str, tuple[int, float]]) -> bool:
         return all(self._expected.get(i) != wrote for i, wrote in waited_for.items())
@@ -277,12 +288,16 @@ class OpenWork:
         the stream up to ``wait_s``)."""
         if not self.ready:
             return False
-        if not self._expected:
-            return True
         cutoff = time.monotonic() - EXPECT_S
         for appeal_id, (_, at) in list(self._expected.items()):
-            if at < cutoff:  # the stream missed it, or it was a no-op: stop waiting for it
-                del self._expected[appeal_id]
+            if at >= cutoff:
+                break  # insertion order: the rest are younger
+            del self._expected[appeal_id]  # the stream missed it: stop waiting for it
+        if not self._expected:
+            self._lagging = False
+            return True
+        if self._lagging:
+            return False
         waited_for = dict(self._expected)
         try:
             async with self._changed:
@@ -290,6 +305,12 @@ class OpenWork:
                     self._changed.wait_for(lambda: self._caught_up(waited_for)), self.wait_s
                 )
         except TimeoutError:
+            self._lagging = True
+            log.warning(
+                "open work: the change stream is more than %.0f ms behind this process's "
+                "writes; queues read the database until it catches up",
+                self.wait_s * 1000,
+            )
             return False
         return self.ready
 

@@ -13,10 +13,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 from pydantic import BaseModel
 from pymongo.errors import PyMongoError
 
+from services.appeals.adapters.open_work import OpenWork
 from services.appeals.bootstrap import AppealsContext, bootstrap
 from services.appeals.config import AppealsSettings
 from services.appeals.domain.access import can_read
@@ -97,6 +104,23 @@ class IntakeMetrics:
             "Appeals still received after APPEALS_ROUTING_STALL_SECONDS, sent to routing again.",
             registry=registry,
         )
+        self.open_work_ready = Gauge(
+            "appeals_open_work_ready",
+            "1 while the work queues are answered from the open appeals in memory, "
+            "0 while they read the database (loading, change stream away, or turned off).",
+            registry=registry,
+        )
+        self.open_work_appeals = Gauge(
+            "appeals_open_work_appeals",
+            "Open appeals held in memory for the work queues.",
+            registry=registry,
+        )
+
+    def follow(self, open_work: OpenWork | None) -> None:
+        """Read the open-work gauges from ``open_work`` at each scrape."""
+        if open_work is not None:
+            self.open_work_ready.set_function(lambda: float(open_work.ready))
+            self.open_work_appeals.set_function(lambda: float(len(open_work)))
 
 
 def create_app(settings: AppealsSettings | None = None) -> FastAPI:
@@ -108,6 +132,7 @@ def create_app(settings: AppealsSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = bootstrap(settings)
         context.watchdog.on_resent = metrics.routing_resent.inc
+        metrics.follow(context.open_work)
         app.state.context = context
         await context.start()
         try:
