@@ -95,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="queues read the database, not the open work in memory (the comparison)",
     )
+    scale.add_argument(
+        "--no-event-log",
+        dest="event_log",
+        action="store_false",
+        help="seed only the appeal documents (far fewer writes) and skip the metrics rebuild",
+    )
     scale.add_argument("--json", action="store_true", help="print the result as the last line")
     scale.add_argument("--out", type=Path, help="write the result JSON here")
     scale.set_defaults(func=_run_scale)
@@ -225,6 +231,7 @@ def _run_scale(args: argparse.Namespace) -> int:
         page_size=args.page_size,
         backlog=args.backlog,
         open_work=args.open_work,
+        event_log=args.event_log,
     )
 
     def say(line: str) -> None:

@@ -92,6 +92,9 @@ class ScaleOptions:
     backlog: Backlog = "steady"
     # Queues from the open appeals in memory (services/appeals/adapters/open_work.py).
     open_work: bool = True
+    # Without the event log the seed writes one document per appeal instead of ~8,
+    # which is what reaching 1M appeals here takes; the rebuild, which reads it, is skipped.
+    event_log: bool = True
 
 
 # ---------------------------------------------------------------------------- desks
@@ -298,7 +301,7 @@ def _seed(
 
     say(
         f"seeding {options.appeals:,} appeals, {options.backlog} backlog "
-        "(insert_many, with event_log) ..."
+        f"(insert_many, {'with' if options.event_log else 'without'} event_log) ..."
     )
     result = asyncio.run(
         seed_appeals(
@@ -311,6 +314,7 @@ def _seed(
             tokens=options.samples,
             observe=tally.add,
             backlog=options.backlog,
+            with_event_log=options.event_log,
         )
     )
     figures = {
@@ -568,7 +572,8 @@ def run_scale(options: ScaleOptions, say: Say) -> dict[str, Any]:
         result.update(asyncio.run(_measure(appeals_url, tokens, samples, options, desks, say)))
         service.stop()
         service = None
-        result["rebuild"] = _rebuild(url, options, city_dir, say)
+        result["event_log"] = options.event_log
+        result["rebuild"] = _rebuild(url, options, city_dir, say) if options.event_log else None
         result["targets"] = judge(result["latency_ms"], result["rebuild"])
         result["machine_load"] = [round(x, 2) for x in os.getloadavg()]
         if options.data_dir:
@@ -604,15 +609,23 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     rebuild = result["rebuild"]
     targets = result["targets"]
     latency = targets["queues_and_status_p95_ms"]
-    lines += [
-        f"rebuild: {rebuild['events']:,} events in {rebuild['seconds']} s "
-        f"({rebuild['events_per_s']:,.0f} events/s)",
+    if rebuild is None:
+        lines.append("rebuild: not run (seeded without the event log)")
+    else:
+        lines.append(
+            f"rebuild: {rebuild['events']:,} events in {rebuild['seconds']} s "
+            f"({rebuild['events_per_s']:,.0f} events/s)"
+        )
+    lines.append(
         f"target p95 < {latency['target']:.0f} ms: worst {latency['worst_kind']} "
-        f"{latency['worst_p95']} ms -> {'met' if latency['met'] else 'NOT met'}",
-        f"target 1M events rebuilt < {targets['rebuild_1m_events_s']['target']:.0f} s: "
-        f"projected {targets['rebuild_1m_events_s']['projected']} s -> "
-        f"{'met' if targets['rebuild_1m_events_s']['met'] else 'NOT met'}",
-    ]
+        f"{latency['worst_p95']} ms -> {'met' if latency['met'] else 'NOT met'}"
+    )
+    if rebuild is not None:
+        lines.append(
+            f"target 1M events rebuilt < {targets['rebuild_1m_events_s']['target']:.0f} s: "
+            f"projected {targets['rebuild_1m_events_s']['projected']} s -> "
+            f"{'met' if targets['rebuild_1m_events_s']['met'] else 'NOT met'}"
+        )
     if result.get("errors"):
         lines.append(f"non-200 answers: {result['errors']}")
     return lines

@@ -13,6 +13,7 @@ from services.bench.scale import (
     judge,
     parse_rebuild,
     probes_for,
+    summary_lines,
     tally_for,
 )
 from services.bench.seed import generate
@@ -96,3 +97,29 @@ def test_judge_names_the_worst_kind_and_projects_the_rebuild() -> None:
     }  # fmt: skip
     assert targets["rebuild_1m_events_s"] == {"target": 120.0, "projected": 100.0, "met": True}
     assert judge({}, None)["rebuild_1m_events_s"]["met"] is None
+
+
+def _result(rebuild: dict | None) -> dict:
+    latency = {"status": {"count": 10, "p50": 3.0, "p95": 4.0, "p99": 5.0}}
+    return {
+        "appeals": 1000,
+        "events": 6000,
+        "seed": {"appeals_per_s": 500.0, "events_per_s": 3000.0},
+        "service_ready_s": 1.0,
+        "open_work": True,
+        "open_work_load_s": 0.2,
+        "latency_ms": latency,
+        "rebuild": rebuild,
+        "targets": judge(latency, rebuild),
+    }
+
+
+def test_summary_says_when_the_rebuild_was_not_run() -> None:
+    without = "\n".join(summary_lines(_result(None)))
+    assert "rebuild: not run (seeded without the event log)" in without
+    assert "1M events rebuilt" not in without
+    assert "open work in memory (loaded in 0.2 s)" in without
+    ran = {"events": 6000, "seconds": 1.0, "events_per_s": 6000.0}
+    with_log = "\n".join(summary_lines(_result(ran)))
+    assert "rebuild: 6,000 events in 1.0 s" in with_log
+    assert "1M events rebuilt < 120 s: projected 166.7 s -> NOT met" in with_log
