@@ -180,12 +180,15 @@ SCALE_KINDS: tuple[tuple[str, str], ...] = (
 
 
 def scale_label(result: dict[str, Any]) -> str:
-    """How a scale run is named in a chart: appeals, backlog, the busiest street's open work."""
-    # Results from before the backlog option seeded the heavy mix.
+    """How a scale run is named in a chart: appeals, backlog, the busiest street's open work,
+    and where the queues were read from."""
+    # Results from before the backlog option seeded the heavy mix; from before the open-work
+    # view, every queue read the database.
     backlog = result.get("backlog", "heavy")
     held = result.get("desks", {}).get("held", {}).get("street")
     street = f", street {held:,} open" if held is not None else ""
-    return f"{result['appeals']:,} appeals, {backlog} backlog{street}"
+    source = "open work in memory" if result.get("open_work") else "database"
+    return f"{result['appeals']:,} appeals, {backlog} backlog{street}; queues from {source}"
 
 
 def draw_scale_chart(results: list[dict[str, Any]], out: Path, target_ms: float = 50.0) -> Path:

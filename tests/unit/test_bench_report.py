@@ -18,9 +18,12 @@ def _result(appeals: int, backlog: str | None, street: int) -> dict:
     return result
 
 
-def test_a_run_is_named_by_its_size_backlog_and_busiest_street() -> None:
+def test_a_run_is_named_by_its_size_backlog_busiest_street_and_queue_source() -> None:
     assert scale_label(_result(150000, "steady", 510)) == (
-        "150,000 appeals, steady backlog, street 510 open"
+        "150,000 appeals, steady backlog, street 510 open; queues from database"
+    )
+    assert scale_label({**_result(150000, "steady", 510), "open_work": True}).endswith(
+        "; queues from open work in memory"
     )
     # Results written before the backlog option seeded the heavy mix.
     assert scale_label(_result(20000, None, 644)).startswith("20,000 appeals, heavy backlog")
