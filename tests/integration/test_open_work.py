@@ -83,6 +83,14 @@ async def differences(database: QueueStore, view: QueueStore) -> list[str]:
     return found
 
 
+async def until_the_same(database: QueueStore, view: QueueStore, what: str) -> None:
+    """Wait (at most 15 s) until the view's queues are the database's."""
+    deadline = time.monotonic() + 15
+    while found := await differences(database, view):
+        assert time.monotonic() < deadline, f"{what}: {found[:5]}"
+        await asyncio.sleep(0.2)
+
+
 async def started(collection: AsyncCollection[dict[str, Any]], wait_s: float) -> OpenWork:
     view = OpenWork(collection, wait_s=wait_s)
     view.start()
@@ -127,10 +135,7 @@ async def test_every_queue_is_the_same_from_the_view_as_from_the_database(
         await collection.update_one(  # the relay's bookkeeping, which the view ignores
             {"_id": working[6]["_id"]}, {"$set": {"outbox_pending": False}}
         )
-        deadline = time.monotonic() + 15
-        while found := await differences(database, held):
-            assert time.monotonic() < deadline, f"the view did not catch up: {found[:5]}"
-            await asyncio.sleep(0.2)
+        await until_the_same(database, held, "the view did not catch up")
         assert working[5]["_id"] not in view._docs
         assert working[0]["_id"] not in view._docs
     finally:
@@ -187,10 +192,7 @@ async def test_after_the_stream_ends_the_view_reloads_and_follows_again(
         await QueueStore(collection).create_indexes()
         await collection.insert_many(corpus(copies=2))
         database, held = QueueStore(collection), QueueStore(collection, view)
-        deadline = time.monotonic() + 15
-        while found := await differences(database, held):
-            assert time.monotonic() < deadline, f"the view did not follow again: {found[:5]}"
-            await asyncio.sleep(0.2)
+        await until_the_same(database, held, "the view did not follow again")
         assert len(view) == 2 * held_before
     finally:
         await view.stop()
