@@ -26,6 +26,7 @@ from shared.embedded import (
     ManagedProcess,
     PrometheusProcess,
     StartupError,
+    mongod_cache_size,
     start_broker,
     start_database,
     start_prometheus,
@@ -159,7 +160,12 @@ class Stack:
             cfg.broker, data_dir=data / "broker", port=cfg.broker_port, host=cfg.host
         )
         say(f"starting database (SecantusDB) on {cfg.host}:{cfg.db_port} ...")
-        self.database = start_database(data_dir=data / "database", port=cfg.db_port, host=cfg.host)
+        self.database = start_database(
+            data_dir=data / "database",
+            port=cfg.db_port,
+            host=cfg.host,
+            cache_size=mongod_cache_size(),
+        )
         say("creating topics ...")
         asyncio.run(ensure_topics(self.broker.bootstrap))
         env = service_env(
