@@ -51,7 +51,13 @@ from services.bench.stackctl import reference_city
 from services.bench.stats import summarize
 from services.cli.stack import service_env, start_service
 from shared.city import City, load_city
-from shared.embedded import REPO_ROOT, ManagedProcess, free_port, start_database
+from shared.embedded import (
+    REPO_ROOT,
+    ManagedProcess,
+    free_port,
+    mongod_cache_size,
+    start_database,
+)
 
 __all__ = [
     "LATENCY_TARGET_MS",
@@ -540,9 +546,9 @@ def run_scale(options: ScaleOptions, say: Say) -> dict[str, Any]:
         url = options.mongo_url
         if url is None:
             say(f"starting a database (SecantusDB) in {work / 'database'} ...")
-            # A bigger cache than the server's 1G: with it the seed stalled at 113,000 appeals
-            # (shared/embedded.py). mongod would take half the RAM.
-            database = start_database(data_dir=work / "database", cache_size="4G")
+            # mongod's cache, as `appeals up` runs it: with the server's 1G the seed stalled at
+            # 113,000 appeals (shared/embedded.py); session 4's runs used 4G.
+            database = start_database(data_dir=work / "database", cache_size=mongod_cache_size())
             url = database.url
         # The service first, so its indexes exist before the data, as in production: SecantusDB
         # builds an index over existing documents at ~1 ms per document per index (70 s for
