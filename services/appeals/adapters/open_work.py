@@ -37,7 +37,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from services.appeals.adapters.queue_store import matches_rest
+from services.appeals.adapters.queue_store import compile_rest
 from services.appeals.domain.lifecycle import OPEN_STATES, TERMINAL_STATES
 
 __all__ = ["FIELDS", "KEYED_FIELDS", "OpenWork"]
@@ -330,7 +330,13 @@ class OpenWork:
             value = query.get(name)
             if value is not None and not isinstance(value, dict | list):
                 group = self._groups.get((name, value, state), {})
-                return [doc for doc in group.values() if matches_rest(doc, query)]
+                # The group's key already is ``name == value`` and ``state == state``: a
+                # query asking no more (a street's open section) takes the group whole.
+                rest = {k: v for k, v in query.items() if k not in (name, "state")}
+                if not rest:
+                    return list(group.values())
+                matches = compile_rest(rest)
+                return [doc for doc in group.values() if matches(doc)]
         return None
 
     async def answer(self, queries: Sequence[Mapping[str, Any]]) -> list[list[Doc]] | None:

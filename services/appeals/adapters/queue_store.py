@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,7 +40,7 @@ from services.appeals.domain.queues import QueuePlan, QueueQuery, Sort, sort_key
 if TYPE_CHECKING:
     from services.appeals.adapters.open_work import OpenWork
 
-__all__ = ["QueuePage", "QueueStore", "matches_rest", "split_filter"]
+__all__ = ["QueuePage", "QueueStore", "compile_rest", "matches_rest", "split_filter"]
 
 Doc = dict[str, Any]
 _DEADLINES = ("deadlines.sign_by", "deadlines.respond_by", "deadlines.resolve_by")
@@ -231,10 +232,9 @@ class QueueStore:
     async def _checked(self, served: Doc, rest: Doc, extra: tuple[str, ...] = ()) -> list[Doc]:
         """Documents matching ``served`` (index) and ``rest`` (checked here), few fields each."""
         fields = {name: 1 for name in (*rest, *extra)}
+        matches = compile_rest(rest)
         return [
-            doc
-            async for doc in self.appeals.find(served, {"_id": 1, **fields})
-            if matches_rest(doc, rest)
+            doc async for doc in self.appeals.find(served, {"_id": 1, **fields}) if matches(doc)
         ]
 
     async def count(self, plan: QueuePlan) -> int:
@@ -384,13 +384,6 @@ def _checkable(cond: Any) -> bool:
     return not isinstance(cond, dict) or (bool(cond) and set(cond) <= _CHECKED_OPS)
 
 
-def _value(doc: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = doc
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
 def _equals(value: Any, wanted: Any) -> bool:
     """MongoDB equality: an array field matches any of its elements; None matches missing."""
     if isinstance(value, list) and not isinstance(wanted, list):
@@ -398,37 +391,64 @@ def _equals(value: Any, wanted: Any) -> bool:
     return bool(value == wanted)
 
 
-def _compare(op: str, value: Any, bound: Any) -> bool:
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
+
+
+def _compare(compare: Callable[[Any, Any], Any], value: Any, bound: Any) -> bool:
     values = value if isinstance(value, list) else [value]
     for each in values:
         try:
-            if {"$gt": each > bound, "$gte": each >= bound, "$lt": each < bound,
-                "$lte": each <= bound}[op]:  # fmt: skip
+            if compare(each, bound):
                 return True
         except TypeError:  # different BSON types never compare in a range query
             continue
     return False
 
 
-def matches_rest(doc: Mapping[str, Any], rest: Mapping[str, Any]) -> bool:
-    """Whether ``doc`` meets every clause of ``rest`` (MongoDB semantics for ``split_filter``'s
-    operators: equality, ``$ne``, ``$in`` and ranges)."""
+def compile_rest(rest: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """``rest`` as a predicate on documents, with ``matches_rest``'s semantics.
+
+    Compiled once per query: the open work in memory runs one query over thousands of
+    appeals (a street's 3,600 at 1M stored), where parsing the filter per document cost more
+    than the test itself.
+    """
+    checks: list[tuple[tuple[str, ...], str, Any]] = []
     for name, cond in rest.items():
-        value = _value(doc, name)
-        if not isinstance(cond, dict):
-            if not _equals(value, cond):
-                return False
-            continue
-        for op, arg in cond.items():
-            if op == "$ne":
+        path = tuple(name.split("."))
+        if isinstance(cond, dict):
+            checks += [(path, op, arg) for op, arg in cond.items()]
+        else:
+            checks.append((path, "$eq", cond))
+
+    def matches(doc: Mapping[str, Any]) -> bool:
+        for path, op, arg in checks:
+            value: Any = doc
+            for part in path:
+                value = value.get(part) if isinstance(value, Mapping) else None
+            if op == "$eq":
+                ok = _equals(value, arg)
+            elif op == "$ne":
                 ok = not _equals(value, arg)
             elif op == "$in":
                 ok = any(_equals(value, each) for each in arg)
             else:
-                ok = value is not None and _compare(op, value, arg)
+                ok = value is not None and _compare(_COMPARE[op], value, arg)
             if not ok:
                 return False
-    return True
+        return True
+
+    return matches
+
+
+def matches_rest(doc: Mapping[str, Any], rest: Mapping[str, Any]) -> bool:
+    """Whether ``doc`` meets every clause of ``rest`` (MongoDB semantics for ``split_filter``'s
+    operators: equality, ``$ne``, ``$in`` and ranges)."""
+    return compile_rest(rest)(doc)
 
 
 def _directed(key: tuple[bool, Any, str], order: str) -> Any:
