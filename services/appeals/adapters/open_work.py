@@ -18,7 +18,10 @@ Consistency (docs/architecture.md, "Work queues"):
   so a late copy from before the closing cannot bring it back.
 - **Read your own writes.** ``AppealStore`` tells the view every version this process wrote
   (``expect``); a query first waits, at most ``wait_s``, until the stream has brought those.
-  Other processes' writes arrive within the stream's delay (a few milliseconds).
+  Other processes' writes arrive within the stream's delay (a few milliseconds). Known gap:
+  ``expect`` runs once the database has acknowledged, so a request the event loop serves in
+  that one turn, before the writer resumes, does not wait (registering before the write and
+  withdrawing on a conflict would close it).
 - **Never wrong, at worst slower.** While the view is loading, after the stream broke (it
   reloads, backing off), when a write is late, or for a filter on a field the view does not
   hold, ``answer`` returns None and ``QueueStore`` asks the database as before.
