@@ -30,6 +30,7 @@ from services.bench.stats import rate
 from shared.embedded import REPO_ROOT, free_port
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.mongo import make_client
+from shared.tasks import cancel_and_wait
 from shared.topics import ALL_TOPICS, APPEAL_EVENTS
 
 __all__ = ["broker_baseline", "database_baseline", "http_baseline"]
@@ -77,9 +78,7 @@ async def broker_baseline(
         try:
             finished = await asyncio.wait_for(consume_done, timeout=120)
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await cancel_and_wait(reader)
         # Consume alone: read the whole topic again from the start with a fresh consumer.
         alone = make_consumer(bootstrap=bootstrap, profile=profile, group_id=None)
         await alone.start()

@@ -17,7 +17,6 @@ Throughput of the streams: ``routing.decisions`` as read here; notify and metric
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from services.bench.stats import per_second, percentile, rate, summarize
 from services.bench.workload import PlannedAppeal
 from shared.kafka import make_consumer
 from shared.mongo import make_client
+from shared.tasks import cancel_and_wait
 from shared.topics import (
     APPEAL_EVENTS,
     DECISIONS_GROUP,
@@ -121,10 +121,7 @@ class EventObserver:
 
     async def stop(self) -> None:
         """Stop reading."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
 

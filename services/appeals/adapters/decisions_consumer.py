@@ -17,6 +17,7 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from shared.events import InvalidEvent, RoutingDecision, decode_decision
+from shared.tasks import cancel_and_wait
 from shared.topics import DEAD_LETTERS, ROUTING_DECISIONS
 
 __all__ = ["DecisionsConsumer"]
@@ -47,10 +48,7 @@ class DecisionsConsumer:
 
     async def stop(self) -> None:
         """Stop consuming (the in-flight decision finishes or is redelivered)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         backoff = 0.5

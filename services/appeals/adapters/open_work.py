@@ -30,7 +30,6 @@ Consistency (docs/architecture.md, "Work queues"):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 import time
@@ -42,6 +41,7 @@ from pymongo.errors import PyMongoError
 
 from services.appeals.adapters.queue_store import compile_rest
 from services.appeals.domain.lifecycle import OPEN_STATES, TERMINAL_STATES
+from shared.tasks import cancel_and_wait
 
 __all__ = ["FIELDS", "KEYED_FIELDS", "OpenWork"]
 
@@ -144,11 +144,8 @@ class OpenWork:
     async def stop(self) -> None:
         """Stop following the stream; queries go to the database from now on."""
         self.ready = False
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         assert self.appeals is not None

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.appeals.adapters.store import AppealStore
+from shared.tasks import cancel_and_wait
 from shared.topics import APPEAL_EVENTS
 
 __all__ = ["OutboxRelay"]
@@ -79,10 +80,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         """Stop publishing and marking; what is not marked yet stays in the outbox."""
         for task in (self._task, self._mark_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         await self._close_producer()
 
     async def _close_producer(self) -> None:

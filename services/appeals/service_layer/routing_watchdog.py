@@ -18,7 +18,6 @@ Prometheus) and logged, so a stall is visible even though it heals.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from typing import Any
 
 from services.appeals.adapters.queue_store import QueueStore
 from services.appeals.adapters.store import AppealStore
+from shared.tasks import cancel_and_wait
 
 __all__ = ["RoutingWatchdog", "stalled_received"]
 
@@ -90,11 +90,8 @@ class RoutingWatchdog:
 
     async def stop(self) -> None:
         """Stop watching."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -22,7 +22,6 @@ Every ``interval`` seconds (``APPEALS_SWEEPER_INTERVAL_SECONDS``) it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from services.appeals.domain.sla import WorkCalendar, add_workdays
 from services.appeals.service_layer.commands import AppealNotFound, StaleVersion, execute
 from shared.city import City
 from shared.events import SYSTEM_SWEEPER
+from shared.tasks import cancel_and_wait
 
 __all__ = ["SWEEPER", "SlaSweeper", "SweepReport", "escalation_due"]
 
@@ -134,11 +134,8 @@ class SlaSweeper:
 
     async def stop(self) -> None:
         """Stop after the current appeal (graceful shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
