@@ -39,8 +39,8 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from services.appeals.adapters.queue_store import compile_rest
-from services.appeals.domain.lifecycle import OPEN_STATES, TERMINAL_STATES
+from services.appeals.adapters.queue_store import checkable, compile_rest
+from services.appeals.domain.lifecycle import OPEN_STATES
 from shared.tasks import cancel_and_wait
 
 __all__ = ["FIELDS", "KEYED_FIELDS", "OpenWork"]
@@ -70,7 +70,6 @@ _HELD = frozenset(FIELDS)
 # Every queue query pins one of these (and ``state``) by equality; the view keeps the open
 # appeals grouped by (field, value, state), so a query reads only its desk's one state.
 KEYED_FIELDS: tuple[str, ...] = ("holder", "unit", "co_handlers", "street", "district")
-_OPS = frozenset({"$ne", "$in", "$gt", "$gte", "$lt", "$lte"})  # what matches_rest evaluates
 # A closed appeal's last version is remembered this long (see the module docstring).
 TOMBSTONE_S = 600.0
 # A write this process made and the stream has not brought after this long is forgotten.
@@ -184,7 +183,6 @@ class OpenWork:
         assert self.appeals is not None
         # Writes acknowledged before the read starts are in what it reads.
         settled = dict(self._expected)
-        self.ready = False
         self._docs.clear()
         self._groups.clear()
         self._tombstones.clear()  # the snapshot is what is open now; the stream what follows
@@ -319,12 +317,12 @@ class OpenWork:
     def matching(self, query: Mapping[str, Any]) -> list[Doc] | None:
         """The held appeals ``query`` matches, or None when the view cannot answer it."""
         state = query.get("state")
-        if not isinstance(state, str) or state in TERMINAL_STATES or state not in OPEN_STATES:
+        if not isinstance(state, str) or state not in OPEN_STATES:
             return None
         for name, cond in query.items():
             if name.split(".", 1)[0] not in _HELD:
                 return None
-            if isinstance(cond, dict) and (not cond or not set(cond) <= _OPS):
+            if not checkable(cond):
                 return None
         for name in KEYED_FIELDS:
             value = query.get(name)

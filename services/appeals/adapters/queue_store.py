@@ -40,7 +40,7 @@ from services.appeals.domain.queues import QueuePlan, QueueQuery, Sort, sort_key
 if TYPE_CHECKING:
     from services.appeals.adapters.open_work import OpenWork
 
-__all__ = ["QueuePage", "QueueStore", "compile_rest", "matches_rest", "split_filter"]
+__all__ = ["QueuePage", "QueueStore", "checkable", "compile_rest", "matches_rest", "split_filter"]
 
 Doc = dict[str, Any]
 _DEADLINES = ("deadlines.sign_by", "deadlines.respond_by", "deadlines.resolve_by")
@@ -372,7 +372,7 @@ def split_filter(query: Mapping[str, Any]) -> tuple[Doc, Doc]:
         if len(served) > len(best):
             best = tuple(served)
     rest = {k: v for k, v in query.items() if k not in best}
-    if not best or not all(_checkable(cond) for cond in rest.values()):
+    if not best or not all(checkable(cond) for cond in rest.values()):
         return dict(query), {}
     return {k: query[k] for k in best}, rest
 
@@ -380,7 +380,8 @@ def split_filter(query: Mapping[str, Any]) -> tuple[Doc, Doc]:
 _CHECKED_OPS = frozenset({"$ne", "$in", *_RANGE})
 
 
-def _checkable(cond: Any) -> bool:
+def checkable(cond: Any) -> bool:
+    """Whether ``compile_rest`` can evaluate this condition (equality, $ne, $in, ranges)."""
     return not isinstance(cond, dict) or (bool(cond) and set(cond) <= _CHECKED_OPS)
 
 
