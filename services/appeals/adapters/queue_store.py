@@ -198,14 +198,17 @@ class QueueStore:
         ]
         keyed.sort(key=lambda pair: pair[0], reverse=order == "desc")
         ids = [appeal_id for _, appeal_id in keyed[(page - 1) * size : page * size]]
-        rows = {}
-        if ids:
-            rows = {
-                doc["_id"]: doc
-                async for doc in self.appeals.find({"_id": {"$in": ids}}, projection)
-            }
-        # An appeal deleted since (only the erasure of test data does that) is left out.
-        return QueuePage([rows[i] for i in ids if i in rows], len(keyed))
+        return QueuePage(await self._rows(ids, projection), len(keyed))
+
+    async def _rows(self, ids: list[Any], projection: Doc) -> list[Doc]:
+        """The appeals ``ids``, in that order, in one round trip (none for no ids). An appeal
+        deleted since its id was found (only the erasure of test data does that) is left out."""
+        if not ids:
+            return []
+        rows = {
+            doc["_id"]: doc async for doc in self.appeals.find({"_id": {"$in": ids}}, projection)
+        }
+        return [rows[i] for i in ids if i in rows]
 
     async def _page_checked(
         self,
@@ -224,10 +227,7 @@ class QueueStore:
         matching = await self._checked(served, rest, extra=(field,))
         matching.sort(key=lambda doc: sort_key(doc, field), reverse=order == "desc")
         ids = [doc["_id"] for doc in matching[:wanted]]
-        rows = {
-            doc["_id"]: doc async for doc in self.appeals.find({"_id": {"$in": ids}}, projection)
-        }
-        return [rows[i] for i in ids if i in rows], len(matching)
+        return await self._rows(ids, projection), len(matching)
 
     async def _checked(self, served: Doc, rest: Doc, extra: tuple[str, ...] = ()) -> list[Doc]:
         """Documents matching ``served`` (index) and ``rest`` (checked here), few fields each."""
