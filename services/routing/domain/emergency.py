@@ -49,7 +49,10 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"火光|叫消防车|消防车快|爆炸了|冒火星|火星子|冒火花|"
         r"(?:电线|插座|插头|电表|电箱|配电|电闸|电瓶|电动车|充电|电池)[^，。]{0,6}"
         r"(?:冒烟|冒火|打火|起火|烧起|烧着)|(?:焦|糊)味[^，。]{0,10}烟|"
-        r"(?:楼道|楼梯间|走廊|屋|房间|家|厨房)里?(?:全|都)是烟(?![味头])|满(?:屋子|楼道)(?:都是)?烟(?![味头])",
+        r"(?:楼道|楼梯间|走廊|屋|房间|家|厨房)里?(?:全|都)是烟(?![味头])|满(?:屋子|楼道)(?:都是)?烟(?![味头])|"
+        # Smoke coming out of a home (a window, a balcony, a door): not a chimney or a kitchen
+        # vent, whose smoke is a fumes complaint.
+        r"(?:窗户?|窗口|窗子|阳台|屋里|房间里|门缝)[^，。]{0,6}(?:往外|一直|不停|直)?冒(?:出)?(?:浓|黑|白)?烟(?![味头囱])",
         r"\bfire\b(?! (?:lane|exit|door|escape|hydrant|access|safety|hazard|extinguisher|risk))|"
         r"on fire|is burning|are burning|flames|smoke (?:is )?(?:coming|pouring|everywhere)|"
         r"explosion",
@@ -72,10 +75,14 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"流了(?:好多|很多)血|大出血|血流不止|被车撞了|摔倒.{0,6}(?:起不来|不能动|不醒)|"
         r"(?:人|爸|妈|爷|奶|老人|老头|老太|阿姨|叔|伯|孩子|他|她)[^，。]{0,4}倒在地上|"
         r"说不出话|半边身子|嘴歪|口角歪|口眼歪|(?:身子|半边|手脚|腿脚|胳膊|人).{0,4}(?:不能动|动不了)|"
-        r"嘴唇发紫|吞药|割腕|快叫救护车|快打120|快叫120",
+        r"嘴唇发紫|吞药|割腕|快叫救护车|快打120|快叫120|失去意识|没有?意识了|"
+        r"叫(?:他|她|人|老人|孩子)[^，。]{0,3}(?:都|也)?没(?:有)?反应",
         r"chest pain|heart attack|unconscious|not breathing|seizure|stroke|bleeding|"
-        r"(?:man|woman|person|someone|he|she|lady|guy|father|mother|dad|mum|mom) "
-        r"(?:has |just )?collapsed|passed out|fainted|can'?t breathe|call an ambulance",
+        r"(?:man|woman|person|someone|he|she|lady|guy|father|mother|dad|mum|mom|neighbou?r|"
+        r"husband|wife|son|daughter|grandma|grandpa|grand(?:mother|father)|friend|child|kid|boy|"
+        r"girl|baby|colleague|worker) (?:has |just |suddenly )?collapsed|passed out|fainted|"
+        r"can'?t breathe|call an ambulance|send an ambulance|"
+        r"(?:isn'?t|is not|not|stopped|wasn'?t) breathing",
     ),
 }
 

