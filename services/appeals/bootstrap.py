@@ -102,7 +102,7 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
     open_work = None
     if settings.open_work_view:
         open_work = OpenWork(store.appeals, wait_s=settings.open_work_wait_ms / 1000)
-        store.on_stored.append(open_work.expect)
+        store.write_watchers.append(open_work)
     queues = QueueStore(store.appeals, open_work)
     duplicates = DuplicatePolicy(
         radius_m=settings.duplicate_radius_m,

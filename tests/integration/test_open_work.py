@@ -22,7 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.appeals.adapters.open_work import OpenWork
 from services.appeals.adapters.queue_store import QueueStore
-from services.appeals.adapters.store import AppealStore
+from services.appeals.adapters.store import AppealStore, VersionConflict
 from shared.embedded import DatabaseProcess
 from shared.mongo import make_client
 from tests.unit.appeals.appeals_world import LEAD
@@ -149,7 +149,7 @@ async def test_a_state_change_this_process_stored_is_in_the_next_answer(
     docs = corpus(copies=1)
     await collection.insert_many(docs)
     view = await started(collection, wait_s=5.0)
-    appeals.on_stored.append(view.expect)
+    appeals.write_watchers.append(view)
     try:
         signed = [d for d in docs if d["state"] == "signed" and d.get("holder") == LEAD]
         flips = 0
@@ -169,6 +169,36 @@ async def test_a_state_change_this_process_stored_is_in_the_next_answer(
                 assert doc["_id"] not in [d["_id"] for d in answer[1]], flips
             flips += 1
         assert signed
+    finally:
+        await view.stop()
+
+
+async def test_a_query_served_while_the_write_is_on_its_way_waits_for_it(
+    appeals: AppealStore,
+) -> None:
+    collection = appeals.appeals
+    docs = corpus(copies=1)
+    await collection.insert_many(docs)
+    view = await started(collection, wait_s=5.0)
+    appeals.write_watchers.append(view)
+    try:
+        signed = [d for d in docs if d["state"] == "signed" and d.get("holder") == LEAD]
+        for doc in signed:
+            version = doc["version"]
+            writing = asyncio.create_task(
+                appeals.append(doc["_id"], version, version + 1, {"state": "responded"}, [])
+            )
+            await asyncio.sleep(0)  # the write has started and awaits the database
+            assert not writing.done()
+            answer = await view.answer([{"holder": LEAD, "state": "responded"}])
+            assert answer is not None, "the view declined: the stream did not bring it"
+            assert doc["_id"] in [d["_id"] for d in answer[0]]
+            await writing
+        assert signed
+        # A write that fails is withdrawn: the next query does not wait for it.
+        with pytest.raises(VersionConflict):
+            await appeals.append(signed[0]["_id"], 0, 99, {"state": "signed"}, [])
+        assert view._expected == {}
     finally:
         await view.stop()
 

@@ -16,12 +16,13 @@ Consistency (docs/architecture.md, "Work queues"):
   one held is ignored, so snapshot and stream may deliver the same appeal in any order. A
   closed appeal leaves the view and its version is kept for ``TOMBSTONE_S`` (a tombstone),
   so a late copy from before the closing cannot bring it back.
-- **Read your own writes.** ``AppealStore`` tells the view every version this process wrote
-  (``expect``); a query first waits, at most ``wait_s``, until the stream has brought those.
-  Other processes' writes arrive within the stream's delay (a few milliseconds). Known gap:
-  ``expect`` runs once the database has acknowledged, so a request the event loop serves in
-  that one turn, before the writer resumes, does not wait (registering before the write and
-  withdrawing on a conflict would close it).
+- **Read your own writes.** ``AppealStore`` tells the view every version this process is
+  about to write (``writing``), before the write, so a request the event loop serves while
+  the write is on its way waits for it too; a write that fails (a version conflict, an
+  error) is withdrawn (``abandoned``). A query first waits, at most ``wait_s``, until the
+  stream has brought those. Other processes' writes arrive within the stream's delay (a few
+  milliseconds). While the view reloads after a broken stream, a write still on its way when
+  the snapshot read starts is not waited for (the stream brings it moments later).
 - **Never wrong, at worst slower.** While the view is loading, after the stream broke (it
   reloads, backing off), when a write is late, or for a filter on a field the view does not
   hold, ``answer`` returns None and ``QueueStore`` asks the database as before.
@@ -132,6 +133,7 @@ class OpenWork:
         # go straight to the database instead of each waiting again.
         self._lagging = False
         self._task: asyncio.Task[None] | None = None
+        self._wakers: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -257,12 +259,26 @@ class OpenWork:
 
     # ------------------------------------------------------------------ own writes
 
-    def expect(self, appeal_id: str, version: int) -> None:
-        """This process stored ``version`` of the appeal: queries wait until the view has it."""
+    def writing(self, appeal_id: str, version: int) -> None:
+        """This process is storing ``version`` of the appeal: queries wait until the view has
+        it (told before the write, so a query the loop runs while it is on its way waits too)."""
         if not self.ready or self._holds(appeal_id, version):
             return  # loading (the snapshot will have it), or the stream was faster
         self._expected.pop(appeal_id, None)  # re-inserted at the tail: oldest first
         self._expected[appeal_id] = (version, time.monotonic())
+
+    def abandoned(self, appeal_id: str, version: int) -> None:
+        """The write of ``version`` failed (a version conflict, an error): stop waiting for it."""
+        wrote = self._expected.get(appeal_id)
+        if wrote is None or wrote[0] != version:
+            return
+        del self._expected[appeal_id]
+        if not self._expected:
+            self._lagging = False
+        # Queries waiting for it re-check now, not when the stream next brings something.
+        wake = asyncio.get_running_loop().create_task(self._notify())
+        self._wakers.add(wake)
+        wake.add_done_callback(self._wakers.discard)
 
     def _holds(self, appeal_id: str, version: int) -> bool:
         held = self._docs.get(appeal_id)

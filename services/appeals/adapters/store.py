@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -47,6 +47,14 @@ class DuplicateIntake(Exception):
         self.existing = existing
 
 
+class WriteWatcher(Protocol):
+    """Told of a state change before it is written, and when it was not written after all."""
+
+    def writing(self, appeal_id: str, version: int) -> None: ...
+
+    def abandoned(self, appeal_id: str, version: int) -> None: ...
+
+
 class AppealStore:
     """Appeal documents, their outbox, and the event log."""
 
@@ -57,9 +65,9 @@ class AppealStore:
         self.event_log: AsyncCollection[Doc] = self.db["event_log"]
         # Called after every write that adds events (the relay's wake-up), whoever the writer.
         self.on_events: list[Callable[[], None]] = []
-        # Called with (appeal id, version) after every stored state change (the open work
-        # view waits for it before answering a queue: read-your-writes).
-        self.on_stored: list[Callable[[str, int], None]] = []
+        # Told of every state change before it is written, and of one that was not (the open
+        # work view waits for it before answering a queue: read-your-writes).
+        self.write_watchers: list[WriteWatcher] = []
 
     async def create_indexes(self) -> None:
         """Indexes every query of the service relies on (idempotent)."""
@@ -97,17 +105,19 @@ class AppealStore:
             "outbox": [e.event_id for e in events],
             "outbox_pending": bool(events),
         }
+        appeal_id, version = doc["_id"], int(doc.get("version") or 0)
+        self._writing(appeal_id, version)
         try:
             await self.appeals.insert_one(doc)
-            self._stored(doc["_id"], int(doc.get("version") or 0))
-            self._notify()
-        except DuplicateKeyError as exc:
+        except BaseException as exc:
+            self._abandoned(appeal_id, version)
             key = doc.get("idempotency_key")
-            if key is not None and "idempotency_key" in str(exc):
+            if isinstance(exc, DuplicateKeyError) and key and "idempotency_key" in str(exc):
                 existing = await self.appeals.find_one({"idempotency_key": key})
                 if existing is not None:
                     raise DuplicateIntake(existing) from None
             raise
+        self._notify()
 
     async def append(
         self,
@@ -130,12 +140,17 @@ class AppealStore:
                 "outbox": {"$each": [e.event_id for e in events]},
             }
             update["$set"]["outbox_pending"] = True
-        result = await self.appeals.update_one(
-            {"_id": appeal_id, "version": expected_version}, update
-        )
+        self._writing(appeal_id, new_version)
+        try:
+            result = await self.appeals.update_one(
+                {"_id": appeal_id, "version": expected_version}, update
+            )
+        except BaseException:
+            self._abandoned(appeal_id, new_version)
+            raise
         if result.matched_count != 1:
+            self._abandoned(appeal_id, new_version)
             raise VersionConflict(appeal_id)
-        self._stored(appeal_id, new_version)
         if events:
             self._notify()
 
@@ -159,9 +174,15 @@ class AppealStore:
         for listener in self.on_events:
             listener()
 
-    def _stored(self, appeal_id: str, version: int) -> None:
-        for listener in self.on_stored:
-            listener(appeal_id, version)
+    # Before the write, not after its acknowledgement: a request the event loop runs while
+    # the write is on its way must already wait for it.
+    def _writing(self, appeal_id: str, version: int) -> None:
+        for watcher in self.write_watchers:
+            watcher.writing(appeal_id, version)
+
+    def _abandoned(self, appeal_id: str, version: int) -> None:
+        for watcher in self.write_watchers:
+            watcher.abandoned(appeal_id, version)
 
     # ------------------------------------------------------------------ reads
 

@@ -123,7 +123,7 @@ def test_a_query_waits_for_this_process_own_writes() -> None:
     async def scenario() -> None:
         view = _view(_appeal(1))
         assert await view.settled()
-        view.expect("X1", 2)
+        view.writing("X1", 2)
         assert not await view.settled()  # the stream has not brought version 2: 50 ms, then no
         assert await view.answer([{"holder": LEAD, "state": "signed"}]) is None
 
@@ -140,13 +140,35 @@ def test_a_query_waits_for_this_process_own_writes() -> None:
             view.apply(_appeal(3, "responded"))
             await view._notify()
 
-        view.expect("X1", 3)
+        view.writing("X1", 3)
         bringing = asyncio.create_task(stream_brings_it())
         assert await view.answer([{"holder": LEAD, "state": "responded"}]) == [[view._docs["X1"]]]
         await bringing
-        # A write the stream delivered before ``expect`` ran is not waited for.
-        view.expect("X1", 3)
+        # A write the stream delivered before ``writing`` ran is not waited for.
+        view.writing("X1", 3)
         assert view._expected == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_write_that_failed_is_not_waited_for() -> None:
+    async def scenario() -> None:
+        view = _view(_appeal(1))
+        view.wait_s = 5.0
+        view.writing("X1", 2)
+        view.abandoned("X1", 3)  # not the version it is writing: still waited for
+        assert view._expected == {"X1": (2, view._expected["X1"][1])}
+
+        async def the_write_fails() -> None:
+            await asyncio.sleep(0.01)
+            view.abandoned("X1", 2)
+
+        failing = asyncio.create_task(the_write_fails())
+        started = asyncio.get_running_loop().time()
+        assert await view.settled()  # woken by the withdrawal, not after wait_s
+        assert asyncio.get_running_loop().time() - started < 1.0
+        await failing
+        assert view._expected == {} and not view._lagging
 
     asyncio.run(scenario())
 
