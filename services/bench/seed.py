@@ -23,12 +23,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
+
+from pymongo.errors import AutoReconnect, BulkWriteError
 
 from shared.city import City
 from shared.mongo import make_client
@@ -338,6 +341,38 @@ def generate(
         yield appeal_document(rng, targets, now, token, serial=i, backlog=backlog), token
 
 
+DUPLICATE_KEY = 11000
+
+
+def stored_before(error: BulkWriteError) -> bool:
+    """Whether a retried batch failed only on documents an earlier attempt had stored."""
+    failures = error.details.get("writeErrors") or []
+    return bool(failures) and all(f.get("code") == DUPLICATE_KEY for f in failures)
+
+
+async def insert_all(collection: Any, docs: list[dict[str, Any]], *, attempts: int = 4) -> None:
+    """``insert_many`` that survives a dropped connection (unordered, so safe to repeat).
+
+    A long seed on a busy machine lost its connection once (pymongo: "operation cancelled",
+    the pool cleared after a missed server heartbeat) and a 1M-appeal run died at 101,000.
+    The batch is sent again; documents the lost attempt had stored come back as duplicate
+    keys, which is what a repeat should find.
+    """
+    for attempt in range(attempts):
+        try:
+            await collection.insert_many(docs, ordered=False)
+            return
+        except BulkWriteError as exc:
+            if attempt and stored_before(exc):
+                return
+            raise
+        except AutoReconnect as exc:
+            if attempt == attempts - 1:
+                raise
+            print(f"seed: {exc!r}; sending the batch again", file=sys.stderr, flush=True)
+            await asyncio.sleep(2**attempt)
+
+
 async def seed_appeals(
     mongo_url: str,
     city: City,
@@ -375,9 +410,9 @@ async def seed_appeals(
             docs.append(doc)
             if len(docs) >= batch or i == count - 1:
                 log = [{**e, "_id": e["event_id"]} for d in docs for e in d["events"]]
-                await appeals.insert_many(docs, ordered=False)
+                await insert_all(appeals, docs)
                 if with_event_log:
-                    await event_log.insert_many(log, ordered=False)
+                    await insert_all(event_log, log)
                 events += len(log)
                 docs = []
                 if progress is not None:

@@ -123,3 +123,15 @@ def test_tracking_numbers_are_unique(city: City) -> None:
     numbers = [doc["tracking_no"][8:] for doc, _token in generate(city, 3000, seed=2)]
     assert len(set(numbers)) == len(numbers)
     assert all(len(n) == 8 and n.isdigit() for n in numbers)
+
+
+def test_a_repeated_batch_that_finds_only_its_own_documents_is_done() -> None:
+    from pymongo.errors import BulkWriteError
+
+    from services.bench.seed import stored_before
+
+    duplicates = BulkWriteError({"writeErrors": [{"code": 11000}, {"code": 11000}]})
+    assert stored_before(duplicates)
+    mixed = BulkWriteError({"writeErrors": [{"code": 11000}, {"code": 121}]})  # validation
+    assert not stored_before(mixed)
+    assert not stored_before(BulkWriteError({"writeErrors": []}))
