@@ -112,6 +112,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chart.add_argument(
         "--scale", action="store_true", help="p95 per endpoint kind of 'bench scale' results"
     )
+    chart.add_argument(
+        "--rebuild", action="store_true", help="metrics rebuild time of 'bench scale' results"
+    )
     chart.set_defaults(func=_run_chart)
 
 
@@ -250,9 +253,17 @@ def _run_scale(args: argparse.Namespace) -> int:
 
 
 def _run_chart(args: argparse.Namespace) -> int:
-    from services.bench.report import draw_chart, draw_memory_chart, draw_scale_chart
+    from services.bench.report import (
+        draw_chart,
+        draw_memory_chart,
+        draw_rebuild_chart,
+        draw_scale_chart,
+    )
 
     results = [json.loads(path.read_text()) for path in args.result]
+    if args.rebuild:
+        print(draw_rebuild_chart(results, args.out))
+        return 0
     if args.scale:
         print(draw_scale_chart(results, args.out))
         return 0

@@ -34,3 +34,25 @@ def test_the_scale_chart_is_drawn(tmp_path: Path) -> None:
         [_result(20000, None, 644), _result(150000, "steady", 510)], tmp_path / "s.png"
     )
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rebuild_bars_project_each_run_to_1m_events_comparison_first() -> None:
+    from services.bench.report import rebuild_bars
+
+    result = {
+        "events": 500_000,
+        "rebuild_single_query": {"events_per_s": 5000.0},
+        "rebuild": {"events_per_s": 10000.0},
+    }
+    assert rebuild_bars([result, {"events": 10, "rebuild": None}]) == [
+        ("0.50M events, one sorted query", 200.0),
+        ("0.50M events, by id range", 100.0),
+    ]
+
+
+def test_the_rebuild_chart_is_drawn(tmp_path: Path) -> None:
+    from services.bench.report import draw_rebuild_chart
+
+    result = {"events": 1000, "rebuild": {"events_per_s": 8000.0}}
+    out = draw_rebuild_chart([result], tmp_path / "rebuild.png")
+    assert out.stat().st_size > 1000
