@@ -18,8 +18,7 @@ One run, on a database of its own (or ``--mongo-url``):
    database: the comparison);
    K requests of every queue/section/count/status endpoint over one httpx client, round-robin
    (so slow background work hits every endpoint alike), one request in flight;
-4. the service stopped, ``appeals metrics rebuild`` over the seeded ``event_log``: first with
-   ``--single-query`` (the comparison, in the same run), then as it runs by default.
+4. the service stopped, ``appeals metrics rebuild`` over the seeded ``event_log``.
 
 The service runs without a broker: it is ready once the database answers (its outbox keeps the
 events), and nothing measured here reads the broker. The benchmark does not import a service:
@@ -502,15 +501,12 @@ def _latency_figures(
     }
 
 
-def _rebuild(
-    url: str, options: ScaleOptions, city_dir: Path, say: Say, *, single_query: bool = False
-) -> dict[str, Any]:
+def _rebuild(url: str, options: ScaleOptions, city_dir: Path, say: Say) -> dict[str, Any]:
     """``appeals metrics rebuild`` as a process, its progress passed on, its last line parsed."""
     argv = [sys.executable, "-m", "services.cli.main", "metrics", "rebuild"]
     argv += ["--mongo-url", url, "--mongo-db", options.database]
-    argv += ["--single-query"] if single_query else []
     env = {**os.environ, **_city_env(city_dir, options.database), "APPEALS_MONGO_URL": url}
-    say(f"rebuilding metrics from event_log ({' '.join(argv[3:6:2])}) ...")
+    say("rebuilding metrics from event_log (appeals metrics rebuild) ...")
     t0 = time.perf_counter()
     found: dict[str, Any] | None = None
     with subprocess.Popen(
@@ -583,14 +579,7 @@ def run_scale(options: ScaleOptions, say: Say) -> dict[str, Any]:
         service.stop()
         service = None
         result["event_log"] = options.event_log
-        result["rebuild"] = None
-        if options.event_log:
-            # The comparison first, in the same run: the event log read in one sorted query
-            # (sessions 3-5), then by id range (the default, which the target is judged on).
-            result["rebuild_single_query"] = _rebuild(
-                url, options, city_dir, say, single_query=True
-            )
-            result["rebuild"] = _rebuild(url, options, city_dir, say)
+        result["rebuild"] = _rebuild(url, options, city_dir, say) if options.event_log else None
         result["targets"] = judge(result["latency_ms"], result["rebuild"])
         result["machine_load"] = [round(x, 2) for x in os.getloadavg()]
         if options.data_dir:
@@ -631,14 +620,8 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     else:
         lines.append(
             f"rebuild: {rebuild['events']:,} events in {rebuild['seconds']} s "
-            f"({rebuild['events_per_s']:,.0f} events/s), read by id range"
+            f"({rebuild['events_per_s']:,.0f} events/s)"
         )
-        single = result.get("rebuild_single_query")
-        if single is not None:
-            lines.append(
-                f"  same run, one sorted query (the comparison): {single['seconds']} s "
-                f"({single['events_per_s']:,.0f} events/s)"
-            )
     lines.append(
         f"target p95 < {latency['target']:.0f} ms: worst {latency['worst_kind']} "
         f"{latency['worst_p95']} ms -> {'met' if latency['met'] else 'NOT met'}"

@@ -123,11 +123,3 @@ def test_summary_says_when_the_rebuild_was_not_run() -> None:
     with_log = "\n".join(summary_lines(_result(ran)))
     assert "rebuild: 6,000 events in 1.0 s" in with_log
     assert "1M events rebuilt < 120 s: projected 166.7 s -> NOT met" in with_log
-
-
-def test_summary_sets_the_single_query_rebuild_beside_the_ranged_one() -> None:
-    result = _result({"events": 6000, "seconds": 1.0, "events_per_s": 6000.0})
-    result["rebuild_single_query"] = {"events": 6000, "seconds": 2.0, "events_per_s": 3000.0}
-    text = "\n".join(summary_lines(result))
-    assert "6,000 events in 1.0 s (6,000 events/s), read by id range" in text
-    assert "one sorted query (the comparison): 2.0 s (3,000 events/s)" in text

@@ -22,7 +22,6 @@ metrics rebuild``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import queue
 import sys
 import threading
@@ -48,9 +47,6 @@ Doc = dict[str, Any]
 FETCH_BATCH = 5000
 WRITE_BATCH = 5000
 _END = object()
-# Where a full rebuild cuts the appeal ids into ranges it reads one after another (see
-# ``id_ranges``): 16 even ranges for hex ids (the service's), correct for any ids.
-RANGE_CUTS = tuple("123456789abcdef")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,11 +66,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--drop-previous",
         action="store_true",
         help="drop the facts generation the rebuild replaces (full rebuilds only)",
-    )
-    rebuild_cmd.add_argument(
-        "--single-query",
-        action="store_true",
-        help="read the event log in one sorted query, not by id range (the comparison)",
     )
     rebuild_cmd.add_argument("--mongo-url", default=None, help="default: $APPEALS_MONGO_URL")
     rebuild_cmd.add_argument("--mongo-db", default=None, help="default: $APPEALS_MONGO_DB")
@@ -98,7 +89,6 @@ def _run_rebuild(args: argparse.Namespace) -> int:
             districts=districts_of(city),
             since=since,
             collection=settings.metrics_facts_collection,
-            ranged=not args.single_query,
             drop_previous=args.drop_previous,
             out=sys.stdout,
         )
@@ -123,42 +113,19 @@ def _envelope(doc: Doc) -> EventEnvelope:
     return decode_event(doc)
 
 
-def id_ranges(cuts: tuple[str, ...] = RANGE_CUTS) -> list[Doc]:
-    """Queries that split every possible ``appeal_id`` into consecutive ranges.
-
-    Read in order, with each range sorted by (appeal_id, occurred_at), they give the whole log
-    in that order, every appeal's events together. Why not one sorted query: SecantusDB
-    materialises a sorted find before it returns the first batch (about 28 s for 1M events, with
-    this process idle); a range's first batch comes after a sixteenth of that, so reading and
-    folding overlap from the start.
-    """
-    bounds: list[str | None] = [None, *sorted(cuts), None]
-    ranges: list[Doc] = []
-    for low, high in itertools.pairwise(bounds):
-        condition: Doc = {}
-        if low is not None:
-            condition["$gte"] = low
-        if high is not None:
-            condition["$lt"] = high
-        ranges.append({"appeal_id": condition} if condition else {})
-    return ranges
-
-
-def _prefetch(cursors: Iterator[Any]) -> Iterator[Doc]:
-    """Read the cursors in a thread, one after another, so the database works while this
-    process folds."""
+def _prefetch(cursor: Any) -> Iterator[Doc]:
+    """Read the cursor in a thread, so the database works while this process folds."""
     buffer: queue.Queue[Any] = queue.Queue(maxsize=4)
     failure: list[BaseException] = []
 
     def read() -> None:
         try:
             chunk: list[Doc] = []
-            for cursor in cursors:
-                for doc in cursor:
-                    chunk.append(doc)
-                    if len(chunk) >= FETCH_BATCH:
-                        buffer.put(chunk)
-                        chunk = []
+            for doc in cursor:
+                chunk.append(doc)
+                if len(chunk) >= FETCH_BATCH:
+                    buffer.put(chunk)
+                    chunk = []
             if chunk:
                 buffer.put(chunk)
         except BaseException as exc:
@@ -228,19 +195,18 @@ def rebuild(
     since: datetime | None = None,
     collection: str = "metrics_facts",
     drop_previous: bool = False,
-    ranged: bool = True,
     out: TextIO | None = None,
     progress_every: float = 2.0,
 ) -> dict[str, float]:
     """Replay ``event_log`` into ``collection``; returns counts and the rate in events/s."""
     started = time.monotonic()
     order = [("appeal_id", 1), ("occurred_at", 1)]
-    queries: list[Doc] = id_ranges() if ranged else [{}]
+    query: Doc = {}
     if since is not None:
         appeal_ids = sorted(
             {d["appeal_id"] for d in db.event_log.find({"occurred_at": {"$gte": since}})}
         )
-        queries = [{"appeal_id": {"$in": appeal_ids}}]
+        query = {"appeal_id": {"$in": appeal_ids}}
     pointer = db[META].find_one({"_id": collection})
     previous = str(pointer["collection"]) if pointer else collection
     if since is None:
@@ -252,14 +218,13 @@ def rebuild(
     # about four times slower than it maintains it on insert (20,000 facts: 20 s against 5 s,
     # measured).
     target.create_indexes(FACT_INDEXES)
-    # Lazily: a range's query is sent when the reader gets to it.
-    cursors = (db.event_log.find(q, sort=order, batch_size=FETCH_BATCH) for q in queries)
+    cursor = db.event_log.find(query, sort=order, batch_size=FETCH_BATCH)
     counted = {"events": 0, "appeals": 0}
     last_report = started
 
     def events() -> Iterator[Doc]:
         nonlocal last_report
-        for doc in _prefetch(cursors):
+        for doc in _prefetch(cursor):
             counted["events"] += 1
             yield doc
             now = time.monotonic()
