@@ -36,17 +36,20 @@ def test_the_scale_chart_is_drawn(tmp_path: Path) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_rebuild_bars_project_each_run_to_1m_events_comparison_first() -> None:
+def test_rebuild_bars_project_each_run_to_1m_events() -> None:
     from services.bench.report import rebuild_bars
 
-    result = {
+    experiment = {
         "events": 500_000,
+        "started_at": "2026-11-26T15:51:00+00:00",
         "rebuild_single_query": {"events_per_s": 5000.0},
-        "rebuild": {"events_per_s": 10000.0},
+        "rebuild": {"events_per_s": 4000.0},
     }
-    assert rebuild_bars([result, {"events": 10, "rebuild": None}]) == [
-        ("0.50M events, one sorted query", 200.0),
-        ("0.50M events, by id range", 100.0),
+    plain = {"events": 1_000_000, "started_at": "x", "rebuild": {"events_per_s": 10000.0}}
+    assert rebuild_bars([experiment, plain, {"events": 10, "rebuild": None}]) == [
+        ("0.50M events, 2026-11-26 15:51, one sorted query", 200.0),
+        ("0.50M events, 2026-11-26 15:51, by id range (dropped)", 250.0),
+        ("1.00M events, x, one sorted query", 100.0),
     ]
 
 
