@@ -188,7 +188,10 @@ def scale_label(result: dict[str, Any]) -> str:
     held = result.get("desks", {}).get("held", {}).get("street")
     street = f", street {held:,} open" if held is not None else ""
     source = "open work in memory" if result.get("open_work") else "database"
-    return f"{result['appeals']:,} appeals, {backlog} backlog{street}; queues from {source}"
+    # Two runs of the same command differ only in when they ran (and the code they ran).
+    started = str(result.get("started_at", ""))[:16].replace("T", " ")
+    when = f" ({started} UTC)" if started else ""
+    return f"{result['appeals']:,} appeals, {backlog} backlog{street}; queues from {source}{when}"
 
 
 def draw_scale_chart(results: list[dict[str, Any]], out: Path, target_ms: float = 50.0) -> Path:

@@ -25,6 +25,8 @@ def test_a_run_is_named_by_its_size_backlog_busiest_street_and_queue_source() ->
     assert scale_label({**_result(150000, "steady", 510), "open_work": True}).endswith(
         "; queues from open work in memory"
     )
+    run = {**_result(1000000, "steady", 3629), "started_at": "2026-11-26T16:07:16+00:00"}
+    assert scale_label(run).endswith("queues from database (2026-11-26 16:07 UTC)")
     # Results written before the backlog option seeded the heavy mix.
     assert scale_label(_result(20000, None, 644)).startswith("20,000 appeals, heavy backlog")
 
