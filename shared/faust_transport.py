@@ -29,6 +29,11 @@ import faust
 from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from shared import aiokafka_fixes
+
+# A broker's unexpected answer in a rebalance must not stop or idle a worker (finding 10).
+aiokafka_fixes.install()
+
 __all__ = ["CorrectedApp"]
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from shared import aiokafka_fixes
 from shared.topics import ALL_TOPICS
-
-aiokafka_fixes.install()  # every client of these factories rejoins after a failed SyncGroup
 
 __all__ = [
     "BROKER_PROFILES",

@@ -21,3 +21,15 @@ def test_errors_with_a_meaning_of_their_own_still_reach_the_user() -> None:
         errors.UnknownError(),
     ):
         assert not is_unexpected_answer(error), error
+
+
+def test_answers_in_a_row_back_off_up_to_a_ceiling() -> None:
+    from shared.aiokafka_fixes import MAX_BACKOFF_S, Pacing
+
+    pacing = Pacing()
+    assert [pacing.next(now=float(t)) for t in range(3)] == [0.1, 0.2, 0.4]
+    for second in range(3, 20):
+        backoff = pacing.next(now=float(second))
+    assert backoff == MAX_BACKOFF_S
+    # Far apart, the count starts again.
+    assert pacing.next(now=1000.0) == 0.1
