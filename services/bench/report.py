@@ -179,6 +179,11 @@ SCALE_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _started(result: dict[str, Any]) -> str:
+    """When a run started, to the minute ("2026-11-26 16:07"), or "" when not recorded."""
+    return str(result.get("started_at", ""))[:16].replace("T", " ")
+
+
 def scale_label(result: dict[str, Any]) -> str:
     """How a scale run is named in a chart: appeals, backlog, the busiest street's open work,
     and where the queues were read from."""
@@ -189,7 +194,7 @@ def scale_label(result: dict[str, Any]) -> str:
     street = f", street {held:,} open" if held is not None else ""
     source = "open work in memory" if result.get("open_work") else "database"
     # Two runs of the same command differ only in when they ran (and the code they ran).
-    started = str(result.get("started_at", ""))[:16].replace("T", " ")
+    started = _started(result)
     when = f" ({started} UTC)" if started else ""
     return f"{result['appeals']:,} appeals, {backlog} backlog{street}; queues from {source}{when}"
 
@@ -233,8 +238,7 @@ def rebuild_bars(results: list[dict[str, Any]]) -> list[tuple[str, float]]:
     """
     bars: list[tuple[str, float]] = []
     for result in results:
-        started = str(result.get("started_at", ""))[:16].replace("T", " ")
-        size = f"{result.get('events', 0) / 1e6:.2f}M events, {started}"
+        size = f"{result.get('events', 0) / 1e6:.2f}M events, {_started(result)}"
         tried_ranges = "rebuild_single_query" in result
         for key, how in (
             ("rebuild_single_query", "one sorted query"),
