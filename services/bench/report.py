@@ -132,11 +132,7 @@ def draw_chart(result: dict[str, Any], out: Path) -> Path:
         f"appeals bench: {result['options']['rate']:.0f}/s mean ({result['options']['shape']}), "
         f"{result['options']['duration_s']:.0f} s, workers={result['options']['workers']}"
     )
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def draw_memory_chart(result: dict[str, Any], out: Path) -> Path:
@@ -161,11 +157,7 @@ def draw_memory_chart(result: dict[str, Any], out: Path) -> Path:
     )
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 # The scale run's endpoint kinds, in the order a chart shows them, with their labels.
@@ -177,6 +169,17 @@ SCALE_KINDS: tuple[tuple[str, str], ...] = (
     ("street_section", "street\nsections"),
     ("queue_counts", "queue\ncounts"),
 )
+
+
+def _save(fig: Any, out: Path) -> Path:
+    """Lay out, write and close a chart (every chart here is saved the same way)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
 
 
 def _started(result: dict[str, Any]) -> str:
@@ -223,11 +226,7 @@ def draw_scale_chart(results: list[dict[str, Any]], out: Path, target_ms: float 
     ax.set_title("Work queues and status look-ups at scale (SecantusDB)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def rebuild_bars(results: list[dict[str, Any]]) -> list[tuple[str, float]]:
@@ -268,11 +267,7 @@ def draw_rebuild_chart(results: list[dict[str, Any]], out: Path, target_s: float
     ax.set_title("appeals metrics rebuild (SecantusDB)")
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
