@@ -1,9 +1,13 @@
 """The ``metrics_facts`` collection in MongoDB: every appeal's folded facts, for the reports.
 
 One document per appeal: ``_id`` = appeal id, the fields of ``AppealFacts.to_dict()``, the
-number of events folded (``events``), the ``appeals.events`` partition of the appeal (``p``)
-and index fields (``months``, ``districts``, ``streets``: see ``domain.reports.index_fields``),
-so a monthly report reads only the appeals that can count in it. The live worker upserts
+number of events folded (``events``) and ``scopes``, the keys the document is found by, under
+one multikey index: ``p:<n>``, the appeal's ``appeals.events`` partition, and every month,
+month-and-district and month-and-street any of its figures can count in (``m:2024-03``,
+``m:2024-03|d:<code>``, ``m:2024-03|s:<code>``: ``domain.reports.scopes``), so a monthly report
+reads only the appeals that can count in it. One index and not three because SecantusDB's
+insert cost grows with every index of the collection, and a rebuild writes every appeal's
+facts (measured: BENCHMARKS.md, session 7). The live worker upserts
 changed facts in batches on a timer; ``appeals metrics rebuild`` rewrites the collection from
 the event log.
 
@@ -35,7 +39,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.metrics.domain import AppealFacts
-from services.metrics.domain.reports import index_fields
+from services.metrics.domain.reports import scope, scopes
 from shared.topics import partition_of
 
 __all__ = ["FACT_INDEXES", "META", "FactsStore", "facts_document"]
@@ -49,24 +53,26 @@ def facts_document(facts: AppealFacts) -> Doc:
         "_id": facts.appeal_id,
         **facts.to_dict(),
         "events": len(facts.seen),
-        "p": partition_of(facts.appeal_id),
-        **index_fields(facts),
+        "scopes": [_partition_scope(partition_of(facts.appeal_id)), *scopes(facts)],
     }
+
+
+def _partition_scope(partition: int) -> str:
+    return f"p:{partition}"
 
 
 # The collection that maps a base name to the generation in use.
 META = "metrics_meta"
 
-# What the reports query facts by (a month, then a district or a street), and the worker's
-# read-back of its partitions.
-FACT_INDEXES = [
-    IndexModel([("months", ASCENDING), ("districts", ASCENDING)]),
-    IndexModel([("months", ASCENDING), ("streets", ASCENDING)]),
-    IndexModel([("p", ASCENDING)]),
-]
+# What the reports query facts by (a month, a month and a district or street), and the worker's
+# read-back of its partitions: all through ``scopes``.
+FACT_INDEXES = [IndexModel([("scopes", ASCENDING)])]
+
+# The indexes of the layout before ``scopes`` (until session 7).
+_BEFORE_SCOPES = ("months_1_districts_1", "months_1_streets_1", "p_1")
 
 # Fields of the document that are not AppealFacts'.
-_NOT_FACTS = ("events", "p", "months", "districts", "streets")
+_NOT_FACTS = ("events", "scopes")
 
 
 def _facts(doc: Doc) -> AppealFacts:
@@ -102,6 +108,12 @@ class FactsStore:
         """The indexes the reports' queries use (idempotent)."""
         await (await self.current()).create_indexes(FACT_INDEXES)
 
+    async def written_before_scopes(self) -> bool:
+        """Whether the generation in use was written before ``scopes`` (it still has the old
+        ``months``/``p`` indexes): the reports would miss its appeals until it is rebuilt."""
+        indexes = [doc["name"] async for doc in await (await self.current()).list_indexes()]
+        return any(name in _BEFORE_SCOPES for name in indexes)
+
     async def upsert(self, facts: Iterable[AppealFacts], *, batch: int = 1000) -> int:
         """Write these appeals' facts (replace by appeal id); returns how many were written."""
         written = 0
@@ -120,24 +132,27 @@ class FactsStore:
     async def of_partition(self, partition: int) -> dict[str, AppealFacts]:
         """The stored facts of every appeal on ``partition`` of ``appeals.events``."""
         collection = await self.current()
-        cursor = collection.find({"p": partition}, {name: 0 for name in _NOT_FACTS})
+        query = {"scopes": _partition_scope(partition)}
+        cursor = collection.find(query, {name: 0 for name in _NOT_FACTS})
         return {doc["_id"]: _facts(doc) async for doc in cursor}
 
     async def find(
         self,
         *,
-        month: str | None = None,
+        month: str,
         district: str | None = None,
         street: str | None = None,
     ) -> list[AppealFacts]:
         """The facts of the appeals that touch ``month`` (and ``district`` / ``street``)."""
-        query: Doc = {}
-        if month is not None:
-            query["months"] = month
-        if district is not None:
-            query["districts"] = district
+        # One key goes to the index; a second (a street within a district) is checked here,
+        # because SecantusDB answers {"$all": [...]} with a collection scan (explain, 0.7.0b3).
+        wanted = [scope(month, district=district)] if district is not None else []
         if street is not None:
-            query["streets"] = street
-        projection = {name: 0 for name in _NOT_FACTS}
+            wanted.append(scope(month, street=street))
+        query = {"scopes": wanted[-1] if wanted else scope(month)}
         collection = await self.current()
-        return [_facts(doc) async for doc in collection.find(query, projection)]
+        return [
+            _facts(doc)
+            async for doc in collection.find(query, {"events": 0})
+            if all(key in doc["scopes"] for key in wanted)
+        ]

@@ -3,8 +3,8 @@
 Pure functions over ``AppealFacts`` and ``LevelFigures``; the HTTP views (entrypoints/reports.py)
 only pick the facts, call these and render the result as JSON, CSV or a printable page.
 
-- ``index_fields(facts)``: the months and places an appeal touches, stored beside its facts in
-  MongoDB so a report reads only the appeals that can count in it;
+- ``scopes(facts)`` / ``scope(month, ...)``: the months and places an appeal touches, stored
+  beside its facts in MongoDB so a report reads only the appeals that can count in it;
 - ``figures_row`` / ``ranking_rows``: JSON-ready rows with every rate's sample size and 95 %
   Wilson interval; an entity below the minimum sample is listed as "insufficient data";
 - ``flatten`` / ``to_csv``: the same rows as one CSV table;
@@ -36,10 +36,11 @@ __all__ = [
     "FollowUp",
     "figures_row",
     "flatten",
-    "index_fields",
     "month_figures",
     "overdue_follow_up",
     "ranking_rows",
+    "scope",
+    "scopes",
     "to_csv",
 ]
 
@@ -57,19 +58,41 @@ _TIMES = (
 )
 
 
-def index_fields(facts: AppealFacts) -> dict[str, list[str]]:
-    """The months, districts and streets in which any figure of this appeal can count."""
+def scope(month: str, *, district: str | None = None, street: str | None = None) -> str:
+    """The key of one report scope: a month (``m:2024-03``), or a month in one district
+    (``m:2024-03|d:<code>``) or one street (``m:2024-03|s:<code>``). Give at most one place."""
+    if district is not None and street is not None:
+        raise ValueError("a scope names a district or a street, not both")
+    if district is not None:
+        return f"m:{month}|d:{district}"
+    if street is not None:
+        return f"m:{month}|s:{street}"
+    return f"m:{month}"
+
+
+def scopes(facts: AppealFacts) -> list[str]:
+    """Every report scope any figure of this appeal can count in (see ``scope``).
+
+    Stored as one multikey array so a report finds its appeals through one index. Why one
+    array and not indexed ``months``/``districts``/``streets`` fields: SecantusDB's insert cost
+    grows with every index on the collection (10,000 facts: 1.7 s of server CPU with no
+    secondary index, 4.8 s with three, 2.8 s with this one; BENCHMARKS.md, session 7), and
+    the rebuild writes every appeal's facts.
+    """
     times: list[datetime] = [t for name in _TIMES if (t := getattr(facts, name)) is not None]
     places = [facts.place]
     for assignment in facts.assignments:
         times.append(assignment.dispatched_at)
         times.extend(o.due_at for o in assignment.overdue)
         places.append(assignment.place)
-    return {
-        "months": sorted({period_key(t, "month") for t in times}),
-        "districts": sorted({p.district for p in places}),
-        "streets": sorted({p.street for p in places}),
-    }
+    districts = sorted({p.district for p in places})
+    streets = sorted({p.street for p in places})
+    keys: list[str] = []
+    for month in sorted({period_key(t, "month") for t in times}):
+        keys.append(scope(month))
+        keys.extend(scope(month, district=d) for d in districts)
+        keys.extend(scope(month, street=s) for s in streets)
+    return keys
 
 
 def _number(value: float | None, digits: int = 6) -> float | None:

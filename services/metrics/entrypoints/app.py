@@ -261,6 +261,12 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
         city()
         try:
             await store().ensure_indexes()
+            if await store().written_before_scopes():
+                log.error(
+                    "%s was written before the scopes layout: reports miss its appeals until "
+                    "`appeals metrics rebuild --drop-previous` is run (docs/metrics.md)",
+                    store().generation,
+                )
         except Exception:
             log.exception("cannot create the metrics_facts indexes (will retry on flush)")
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from metrics_month import SHANGHAI, Month, district_map
 
 from services.metrics.domain import AppealFacts, aggregate, fold
 from services.metrics.domain.reports import (
     figures_row,
-    index_fields,
     month_figures,
     overdue_follow_up,
     ranking_rows,
+    scope,
+    scopes,
     to_csv,
 )
 
@@ -25,23 +27,36 @@ def folded(month: Month) -> list[AppealFacts]:
     return list(table.values())
 
 
-def test_index_fields_keep_every_appeal_a_months_figures_need(month: Month) -> None:
+def test_scopes_keep_every_appeal_a_months_figures_need(month: Month) -> None:
     facts = folded(month)
-    months = {m for f in facts for m in index_fields(f)["months"]}
+    months = {key[2:9] for f in facts for key in scopes(f)}
     assert "2024-03" in months
     for key in sorted(months):
-        for street in ("D1-S1", "D2-S1"):
-            chosen = [
-                f
-                for f in facts
-                if key in index_fields(f)["months"] and street in index_fields(f)["streets"]
-            ]
-            for level in ("street", "unit"):
-                everything = aggregate(facts, level, "month", street=street)
-                selected = aggregate(chosen, level, "month", street=street)
+        for district, street in (("D1", "D1-S1"), ("D2", "D2-S1")):
+            by_street = [f for f in facts if scope(key, street=street) in scopes(f)]
+            by_district = [f for f in facts if scope(key, district=district) in scopes(f)]
+            in_month = [f for f in facts if scope(key) in scopes(f)]
+            for level, chosen, where in (
+                ("street", by_street, {"street": street}),
+                ("unit", by_street, {"street": street}),
+                ("street", by_district, {"district": district}),
+                ("district", in_month, {}),
+            ):
+                everything = aggregate(facts, level, "month", **where)
+                selected = aggregate(chosen, level, "month", **where)
                 want = {b: figures_row(f) for b, f in everything.items() if b.period == key}
                 got = {b: figures_row(f) for b, f in selected.items() if b.period == key}
-                assert got == want, (key, street, level)
+                assert got == want, (key, where, level)
+                if where:
+                    assert len(chosen) < len(facts), f"{where} left no appeal out"
+
+
+def test_a_scope_names_a_month_and_at_most_one_place() -> None:
+    assert scope("2024-03") == "m:2024-03"
+    assert scope("2024-03", district="D1") == "m:2024-03|d:D1"
+    assert scope("2024-03", street="D1-S1") == "m:2024-03|s:D1-S1"
+    with pytest.raises(ValueError, match="not both"):
+        scope("2024-03", district="D1", street="D1-S1")
 
 
 def test_ranking_rows_carry_samples_intervals_and_insufficient_data(month: Month) -> None:
