@@ -5,6 +5,7 @@
     appeals bench --soak --duration 600 --rate 100
     appeals bench seed --appeals 200000 [--mongo-url URL]   # at-scale data, straight in
     appeals bench scale --appeals 20000 [--samples 200] [--json] [--out FILE]  # queues at N
+    appeals bench rebuild --mongo-url URL --code before=DIR --code after=.  # same log, versions
     appeals bench chart RESULT.json --out docs/bench/bench.png
     appeals bench chart --scale R1.json R2.json --out docs/bench/scale.png  # p95 per kind
 
@@ -105,6 +106,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scale.add_argument("--out", type=Path, help="write the result JSON here")
     scale.set_defaults(func=_run_scale)
 
+    rebuild = tools.add_parser(
+        "rebuild", help="rebuild one stored event log's metrics with several versions, in turn"
+    )
+    rebuild.add_argument("--mongo-url", required=True, help="the database holding event_log")
+    rebuild.add_argument("--database", default="appeals")
+    rebuild.add_argument(
+        "--code", action="append", required=True, metavar="LABEL=DIR",
+        help="a checkout to run the rebuild from (repeat: before=/tmp/old --code after=.)",
+    )  # fmt: skip
+    rebuild.add_argument("--rounds", type=int, default=2, help="runs of every checkout, in turn")
+    rebuild.add_argument("--server-pid", type=int, help="the database server's pid (its CPU)")
+    rebuild.add_argument("--out", type=Path, help="write the result JSON here")
+    rebuild.set_defaults(func=_run_rebuild_compare)
+
     chart = tools.add_parser("chart", help="draw the chart of a saved result")
     chart.add_argument("result", type=Path, nargs="+", help="result JSON (several with --scale)")
     chart.add_argument("--out", type=Path, default=Path("docs/bench/bench.png"))
@@ -113,8 +128,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scale", action="store_true", help="p95 per endpoint kind of 'bench scale' results"
     )
     chart.add_argument(
-        "--rebuild", action="store_true", help="metrics rebuild time of 'bench scale' results"
-    )
+        "--rebuild", action="store_true",
+        help="metrics rebuild time of 'bench scale' and 'bench rebuild' results",
+    )  # fmt: skip
     chart.set_defaults(func=_run_chart)
 
 
@@ -249,6 +265,32 @@ def _run_scale(args: argparse.Namespace) -> int:
         print(json.dumps(result, ensure_ascii=False, default=str), flush=True)
     else:
         print("\n".join(summary_lines(result)), flush=True)
+    return 0
+
+
+def _run_rebuild_compare(args: argparse.Namespace) -> int:
+    from services.bench.rebuild_compare import CompareOptions, parse_code, run_compare
+
+    try:
+        code = [parse_code(value) for value in args.code]
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be >= 1")
+    options = CompareOptions(
+        mongo_url=args.mongo_url,
+        database=args.database,
+        code=code,
+        rounds=args.rounds,
+        server_pid=args.server_pid,
+    )
+    result = run_compare(options, say=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    for run in result["rebuild_runs"]:
+        cpu = f", server CPU {run['server_cpu_s']} s" if "server_cpu_s" in run else ""
+        print(f"round {run['round']} {run['how']}: {run['seconds']} s{cpu}", flush=True)
     return 0
 
 

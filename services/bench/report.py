@@ -233,11 +233,17 @@ def rebuild_bars(results: list[dict[str, Any]]) -> list[tuple[str, float]]:
     """(label, seconds projected for 1M events) of every rebuild in the results.
 
     Session 6's run also holds the reading by id range it tried (``rebuild``, with the one
-    sorted query under ``rebuild_single_query``); every other run read one sorted query.
+    sorted query under ``rebuild_single_query``); every other ``bench scale`` run read one
+    sorted query. A ``bench rebuild`` result holds several runs (``rebuild_runs``), each named
+    by the checkout it ran and its round.
     """
     bars: list[tuple[str, float]] = []
     for result in results:
         size = f"{result.get('events', 0) / 1e6:.2f}M events, {_started(result)}"
+        for run in result.get("rebuild_runs", []):
+            if run.get("events_per_s"):
+                label = f"{size}, {run['how']} (round {run['round']})"
+                bars.append((label, 1_000_000 / run["events_per_s"]))
         tried_ranges = "rebuild_single_query" in result
         for key, how in (
             ("rebuild_single_query", "one sorted query"),

@@ -66,6 +66,7 @@ __all__ = [
     "Desks",
     "Probe",
     "ScaleOptions",
+    "city_env",
     "deep_page",
     "judge",
     "parse_rebuild",
@@ -283,7 +284,7 @@ def _eta(done: int, total: int, seconds: float) -> str:
 # ---------------------------------------------------------------------------- steps
 
 
-def _city_env(city_dir: Path, database: str) -> dict[str, str]:
+def city_env(city_dir: Path, database: str) -> dict[str, str]:
     return {
         "APPEALS_JURISDICTION_FILE": str(city_dir / "jurisdiction.yaml"),
         "APPEALS_MATTERS_FILE": str(city_dir / "matters.yaml"),
@@ -345,7 +346,7 @@ def _start_appeals(
     port = free_port(host)
     extra = {
         "APPEALS_OPEN_WORK_VIEW": "true" if open_work else "false",
-        **_city_env(city_dir, options.database),
+        **city_env(city_dir, options.database),
         # One bench client makes thousands of look-ups: the per-IP limit is against scraping.
         "APPEALS_STATUS_RATE_LIMIT_PER_MINUTE": "10000",
         "APPEALS_SWEEPER_INTERVAL_SECONDS": _SWEEPER_INTERVAL_S,
@@ -505,7 +506,7 @@ def _rebuild(url: str, options: ScaleOptions, city_dir: Path, say: Say) -> dict[
     """``appeals metrics rebuild`` as a process, its progress passed on, its last line parsed."""
     argv = [sys.executable, "-m", "services.cli.main", "metrics", "rebuild"]
     argv += ["--mongo-url", url, "--mongo-db", options.database]
-    env = {**os.environ, **_city_env(city_dir, options.database), "APPEALS_MONGO_URL": url}
+    env = {**os.environ, **city_env(city_dir, options.database), "APPEALS_MONGO_URL": url}
     say("rebuilding metrics from event_log (appeals metrics rebuild) ...")
     t0 = time.perf_counter()
     found: dict[str, Any] | None = None

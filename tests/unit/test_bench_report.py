@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.bench.report import SCALE_KINDS, draw_scale_chart, scale_label
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _result(appeals: int, backlog: str | None, street: int) -> dict:
@@ -53,6 +57,36 @@ def test_rebuild_bars_project_each_run_to_1m_events() -> None:
         ("0.50M events, 2026-11-26 15:51, by id range (dropped)", 250.0),
         ("1.00M events, x, one sorted query", 100.0),
     ]
+
+
+def test_rebuild_bars_name_each_compared_run_by_its_code_and_round() -> None:
+    from services.bench.report import rebuild_bars
+
+    compared = {
+        "events": 2_000_000,
+        "started_at": "2026-11-26T18:20:00+00:00",
+        "rebuild_runs": [
+            {"how": "before", "round": 1, "events_per_s": 8000.0},
+            {"how": "after", "round": 1, "events_per_s": 10000.0},
+        ],
+    }
+    assert rebuild_bars([compared]) == [
+        ("2.00M events, 2026-11-26 18:20, before (round 1)", 125.0),
+        ("2.00M events, 2026-11-26 18:20, after (round 1)", 100.0),
+    ]
+
+
+def test_a_checkout_is_named_label_equals_directory(tmp_path: Path) -> None:
+    from services.bench.rebuild_compare import parse_code
+
+    assert parse_code(f"after={REPO}") == ("after", REPO)
+    for wrong, says in (
+        ("after", "expected LABEL=DIR"),
+        ("=/tmp", "expected LABEL=DIR"),
+        (f"before={tmp_path}", "is not a checkout"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            parse_code(wrong)
 
 
 def test_the_rebuild_chart_is_drawn(tmp_path: Path) -> None:
