@@ -131,6 +131,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rebuild", action="store_true",
         help="metrics rebuild time of 'bench scale' and 'bench rebuild' results",
     )  # fmt: skip
+    chart.add_argument(
+        "--workers", action="store_true",
+        help="routing capacity and appeals routed of 'bench --workers N' results",
+    )  # fmt: skip
     chart.set_defaults(func=_run_chart)
 
 
@@ -300,9 +304,13 @@ def _run_chart(args: argparse.Namespace) -> int:
         draw_memory_chart,
         draw_rebuild_chart,
         draw_scale_chart,
+        draw_workers_chart,
     )
 
     results = [json.loads(path.read_text()) for path in args.result]
+    if args.workers:
+        print(draw_workers_chart(results, args.out))
+        return 0
     if args.rebuild:
         print(draw_rebuild_chart(results, args.out))
         return 0
@@ -310,7 +318,7 @@ def _run_chart(args: argparse.Namespace) -> int:
         print(draw_scale_chart(results, args.out))
         return 0
     if len(results) > 1:
-        raise SystemExit("several results make one chart only with --scale")
+        raise SystemExit("several results make one chart only with --scale, --rebuild, --workers")
     draw = draw_memory_chart if args.memory else draw_chart
     print(draw(results[0], args.out))
     return 0

@@ -15,6 +15,7 @@ __all__ = [
     "draw_chart",
     "draw_memory_chart",
     "draw_scale_chart",
+    "draw_workers_chart",
     "profile_summary",
     "summary_lines",
 ]
@@ -272,6 +273,44 @@ def draw_rebuild_chart(results: list[dict[str, Any]], out: Path, target_s: float
     ax.set_xlabel("seconds for 1M events (projected from the run's events/s)")
     ax.set_title("appeals metrics rebuild (SecantusDB)")
     ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, out)
+
+
+def workers_bars(results: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
+    """(label, routing decisions/s in the burst, appeals/s routed end to end) of each
+    ``appeals bench`` result, labelled by its workers and start."""
+    bars: list[tuple[str, float, float]] = []
+    for result in results:
+        workers = result.get("options", {}).get("workers", 1)
+        burst = (result.get("routing_burst") or {}).get("decisions_per_s") or 0.0
+        routed = result.get("system", {}).get("appeals_per_s") or 0.0
+        bars.append((f"{workers} worker{'s' if workers > 1 else ''}, {_started(result)}",
+                     burst, routed))  # fmt: skip
+    return bars
+
+
+def draw_workers_chart(results: list[dict[str, Any]], out: Path) -> Path:
+    """Routing capacity and appeals routed per second, one pair of bars per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bars = workers_bars(results)
+    fig, ax = plt.subplots(figsize=(8, 0.9 * len(bars) + 1.6))
+    rows = range(len(bars))
+    burst = ax.barh([r - 0.2 for r in rows], [b for _, b, _ in bars], height=0.4,
+                    label="routing capacity (burst of events straight onto the topic)")  # fmt: skip
+    routed = ax.barh([r + 0.2 for r in rows], [a for _, _, a in bars], height=0.4,
+                     label="appeals routed end to end (intake -> dispatched)")  # fmt: skip
+    ax.bar_label(burst, fmt="%.1f/s", fontsize=8)
+    ax.bar_label(routed, fmt="%.1f/s", fontsize=8)
+    ax.set_yticks(list(rows), [label for label, _, _ in bars])
+    ax.invert_yaxis()
+    ax.set_xlabel("per second")
+    ax.set_title("Routing and metrics workers: capacity and appeals routed")
+    ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, out)
 

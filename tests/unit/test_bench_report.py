@@ -95,3 +95,20 @@ def test_the_rebuild_chart_is_drawn(tmp_path: Path) -> None:
     result = {"events": 1000, "rebuild": {"events_per_s": 8000.0}}
     out = draw_rebuild_chart([result], tmp_path / "rebuild.png")
     assert out.stat().st_size > 1000
+
+
+def test_workers_bars_show_each_runs_capacity_and_routed_rate(tmp_path: Path) -> None:
+    from services.bench.report import draw_workers_chart, workers_bars
+
+    one = {
+        "started_at": "2026-11-26T19:38:21+00:00",
+        "options": {"workers": 1},
+        "routing_burst": {"decisions_per_s": 71.8},
+        "system": {"appeals_per_s": 10.6},
+    }
+    two = {"options": {"workers": 2}, "routing_burst": None, "system": {}}
+    assert workers_bars([one, two]) == [
+        ("1 worker, 2026-11-26 19:38", 71.8, 10.6),
+        ("2 workers, ", 0.0, 0.0),
+    ]
+    assert draw_workers_chart([one, two], tmp_path / "workers.png").stat().st_size > 1000
