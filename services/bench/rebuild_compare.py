@@ -16,8 +16,6 @@ its CPU is the figure a change has to move.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from services.bench.scale import city_env, parse_rebuild
+from services.bench.scale import run_rebuild
 from services.bench.stackctl import reference_city
 
 __all__ = ["CompareOptions", "parse_code", "run_compare"]
@@ -72,26 +70,12 @@ def _drop_unused_generations(db: Any, say: Say) -> None:
 
 
 def _one_run(options: CompareOptions, label: str, directory: Path, say: Say) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "services.cli.main", "metrics", "rebuild"]
-    argv += ["--mongo-url", options.mongo_url, "--mongo-db", options.database]
-    env = {**os.environ, **city_env(reference_city(), options.database)}
-    env["PYTHONPATH"] = str(directory)  # the checkout's code, not this one's
     server_before = _cpu_seconds(options.server_pid) if options.server_pid else None
-    started = time.perf_counter()
-    found: dict[str, Any] | None = None
-    with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=directory
-    ) as process:
-        assert process.stdout is not None
-        tail: list[str] = []
-        for line in process.stdout:
-            say(f"  {label}: {line.rstrip()}")
-            tail = [*tail[-9:], line.rstrip()]
-            found = parse_rebuild(line) or found
-        code = process.wait()
-    if code != 0 or found is None:
-        raise RuntimeError(f"{label}: metrics rebuild exited {code}: " + " | ".join(tail))
-    run = {"how": label, **found, "wall_s": round(time.perf_counter() - started, 1)}
+    found = run_rebuild(
+        options.mongo_url, options.database, reference_city(), say,
+        label=label, code_dir=directory,
+    )  # fmt: skip
+    run = {"how": label, **found}
     if options.server_pid and server_before is not None:
         run["server_cpu_s"] = round(_cpu_seconds(options.server_pid) - server_before, 1)
     return run

@@ -71,6 +71,7 @@ __all__ = [
     "judge",
     "parse_rebuild",
     "probes_for",
+    "run_rebuild",
     "run_scale",
 ]
 
@@ -502,26 +503,35 @@ def _latency_figures(
     }
 
 
-def _rebuild(url: str, options: ScaleOptions, city_dir: Path, say: Say) -> dict[str, Any]:
-    """``appeals metrics rebuild`` as a process, its progress passed on, its last line parsed."""
+def run_rebuild(
+    url: str,
+    database: str,
+    city_dir: Path,
+    say: Say,
+    *,
+    label: str = "rebuild",
+    code_dir: Path = REPO_ROOT,
+) -> dict[str, Any]:
+    """``appeals metrics rebuild`` as a process run from ``code_dir`` (a checkout of this
+    project), its progress passed on under ``label``, its last line parsed, its wall time."""
     argv = [sys.executable, "-m", "services.cli.main", "metrics", "rebuild"]
-    argv += ["--mongo-url", url, "--mongo-db", options.database]
-    env = {**os.environ, **city_env(city_dir, options.database), "APPEALS_MONGO_URL": url}
-    say("rebuilding metrics from event_log (appeals metrics rebuild) ...")
+    argv += ["--mongo-url", url, "--mongo-db", database]
+    env = {**os.environ, **city_env(city_dir, database), "APPEALS_MONGO_URL": url}
+    env["PYTHONPATH"] = str(code_dir)  # that checkout's code, not this one's
     t0 = time.perf_counter()
     found: dict[str, Any] | None = None
     with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO_ROOT
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=code_dir
     ) as process:
         assert process.stdout is not None
         tail: list[str] = []
         for line in process.stdout:
-            say(f"  rebuild: {line.rstrip()}")
+            say(f"  {label}: {line.rstrip()}")
             tail = [*tail[-9:], line.rstrip()]
             found = parse_rebuild(line) or found
         code = process.wait()
     if code != 0 or found is None:
-        raise RuntimeError(f"metrics rebuild exited {code}: " + " | ".join(tail))
+        raise RuntimeError(f"{label}: metrics rebuild exited {code}: " + " | ".join(tail))
     return {**found, "wall_s": round(time.perf_counter() - t0, 1)}
 
 
@@ -580,7 +590,10 @@ def run_scale(options: ScaleOptions, say: Say) -> dict[str, Any]:
         service.stop()
         service = None
         result["event_log"] = options.event_log
-        result["rebuild"] = _rebuild(url, options, city_dir, say) if options.event_log else None
+        result["rebuild"] = None
+        if options.event_log:
+            say("rebuilding metrics from event_log (appeals metrics rebuild) ...")
+            result["rebuild"] = run_rebuild(url, options.database, city_dir, say)
         result["targets"] = judge(result["latency_ms"], result["rebuild"])
         result["machine_load"] = [round(x, 2) for x in os.getloadavg()]
         if options.data_dir:
