@@ -22,4 +22,10 @@ class RoutingSettings(CommonSettings):
     # Learn at start-up from the corrections stored in the appeals database (manual
     # dispatches, coordinators' reassignments), so the router improves in the city it serves.
     routing_learn_from_history: bool = False
+    # A sentence encoder's second opinion for appeals the words alone would triage
+    # (docs/routing.md). It costs 10-50 ms of CPU per such appeal and ~6 s at the first start
+    # (the catalog's texts are encoded once, then kept in routing_embedding_cache).
+    routing_embeddings: bool = True
+    # Default: <data_dir>/routing-embeddings.npz
+    routing_embedding_cache: Path | None = None
     data_dir: Path = Path(".appeals")

@@ -14,6 +14,9 @@ Steps, in order:
    probability and its margin over the runner-up outcome, times the placement's confidence;
    otherwise, or when the place is unknown, or on the second return (退单), triage to the
    district dispatch centre (区12345调度中心) instead of guessing.
+6. second opinion: when the words alone would triage a placed appeal for want of confidence
+   and the router has a sentence encoder, steps 1-5 run once more with the embedding view
+   added to the classifier (``embedding``); that decision stands, whichever way it goes.
 
 ``Router.route`` never raises on bad input: it triages and says why. The router is built from
 the city's data files only (``Router.from_city``); nothing about a particular city is coded here.
@@ -25,13 +28,14 @@ import hashlib
 import math
 import pickle
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from shared.city import City, Matter
 
 from .classifier import ClassifierSettings, MatterClassifier, TrainingText
+from .embedding import EmbeddingSettings, TextEmbedder
 from .emergency import detect_danger, detect_emergency
 from .gazetteer import NOT_PLACED, Gazetteer, Placement
 from .responsibility import Assignment, assign
@@ -129,15 +133,25 @@ class Router:
         *,
         threshold: float = DEFAULT_THRESHOLD,
         default_dispatch_center: str | None = None,
+        second_opinion_below: float | None = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], not {threshold}")
+        if second_opinion_below is not None and not 0.0 <= second_opinion_below <= 1.0:
+            raise ValueError(f"second_opinion_below must lie in [0, 1], not {second_opinion_below}")
         if not city.jurisdiction.districts:
             raise ValueError("the jurisdiction has no district")
         self.city = city
         self.classifier = classifier
         self.gazetteer = gazetteer
         self.threshold = threshold
+        # The words' confidence under which the embedding view is asked (step 6). It is the
+        # threshold, except in evaluation: there routers run at threshold 0 so that one run
+        # gives every threshold's figures, and the second opinion must still be asked where
+        # the threshold under evaluation would triage.
+        self.second_opinion_below = (
+            threshold if second_opinion_below is None else second_opinion_below
+        )
         centers = [d.dispatch_center for d in city.jurisdiction.districts]
         if default_dispatch_center is not None and default_dispatch_center not in centers:
             raise ValueError(f"{default_dispatch_center} is no district's dispatch centre")
@@ -166,8 +180,15 @@ class Router:
         threshold: float = DEFAULT_THRESHOLD,
         settings: ClassifierSettings | None = None,
         default_dispatch_center: str | None = None,
+        embedder: TextEmbedder | None = None,
+        embedding_settings: EmbeddingSettings | None = None,
+        second_opinion_below: float | None = None,
     ) -> Router:
-        """Train on the catalog's keywords and examples plus optional labelled appeals."""
+        """Train on the catalog's keywords and examples plus optional labelled appeals.
+
+        With an ``embedder`` the training texts are encoded too, and appeals the words alone
+        would triage get a second opinion (module docstring, step 6).
+        """
         gazetteer = Gazetteer(city.jurisdiction)
         settings = settings or ClassifierSettings()
         texts = [
@@ -175,13 +196,21 @@ class Router:
             for a in training
             if a.text and a.text.strip()
         ]
-        classifier = MatterClassifier(city.catalog, texts, settings, place_names=gazetteer.words())
+        classifier = MatterClassifier(
+            city.catalog,
+            texts,
+            settings,
+            place_names=gazetteer.words(),
+            embedder=embedder,
+            embedding_settings=embedding_settings,
+        )
         router = cls(
             city,
             classifier,
             gazetteer,
             threshold=threshold,
             default_dispatch_center=default_dispatch_center,
+            second_opinion_below=second_opinion_below,
         )
         # The first routing pays for lazy set-up (jieba's caches, regex compilation): pay now.
         router.route(RouteRequest(city.catalog.matters[0].name))
@@ -198,9 +227,18 @@ class Router:
         Path(path).write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
     @classmethod
-    def load(cls, path: str | Path, city: City, *, threshold: float | None = None) -> Router:
+    def load(
+        cls,
+        path: str | Path,
+        city: City,
+        *,
+        threshold: float | None = None,
+        embedder: TextEmbedder | None = None,
+    ) -> Router:
         """A router with a classifier saved by ``save``; the catalog must be the same one.
 
+        A model trained with sentence embeddings gets its second opinion back only with an
+        ``embedder`` of the same model; one trained without them ignores the ``embedder``.
         Only load files this project wrote: the format is pickle.
         """
         try:
@@ -211,9 +249,15 @@ class Router:
             raise RouterModelError(f"{path}: unknown router model format")
         if payload.get("catalog") != _catalog_fingerprint(city):
             raise RouterModelError(f"{path}: trained for another matter catalog; retrain it")
+        classifier: MatterClassifier = payload["classifier"]
+        if embedder is not None and classifier.embedding_model is not None:
+            try:
+                classifier.attach_embedder(embedder)
+            except ValueError as exc:
+                raise RouterModelError(f"{path}: {exc}; retrain it") from None
         return cls(
             city,
-            payload["classifier"],
+            classifier,
             Gazetteer(city.jurisdiction),
             threshold=payload["threshold"] if threshold is None else threshold,
         )
@@ -240,9 +284,33 @@ class Router:
             problem = _check_request(request)
             if problem:
                 return self._triage_only(f"bad input: {problem}")
-            return self._route(request)
+            outcome = self._route(request)
         except Exception as exc:  # a router that crashes stalls the whole topic partition
             return self._triage_only(f"router error {type(exc).__name__}: {exc}")
+        if not self._wants_second_opinion(request, outcome):
+            return outcome
+        try:
+            return self._route(request, first=outcome)
+        except Exception as exc:  # the encoder failed: the words' decision stands
+            note = f"second opinion failed ({type(exc).__name__}: {exc}); the words' decision"
+            return replace(outcome, reasons=(*outcome.reasons, note))
+
+    def _wants_second_opinion(self, request: RouteRequest, outcome: RouteOutcome) -> bool:
+        """Not sure enough on the words alone, where the embedding view could still decide.
+
+        Not for an unplaced appeal (triaged whatever the matter), a transfer, a valid matter
+        hint (nothing was classified), a second return (the dispatch centre decides) or an
+        empty text.
+        """
+        return (
+            self.classifier.has_second_opinion
+            and outcome.confidence < self.second_opinion_below
+            and outcome.transfer is None
+            and outcome.street is not None
+            and request.matter_hint not in self._matters
+            and request.return_count < 2
+            and bool(request.text.strip())
+        )
 
     def _triage_only(self, reason: str) -> RouteOutcome:
         return RouteOutcome(
@@ -324,7 +392,8 @@ class Router:
                 self._assignments[key] = found
         return found
 
-    def _route(self, request: RouteRequest) -> RouteOutcome:
+    def _route(self, request: RouteRequest, first: RouteOutcome | None = None) -> RouteOutcome:
+        """One decision; ``first`` is the words' own decision when this is the second opinion."""
         draft = _Draft()
         text = request.text[:MAX_TEXT] if isinstance(request.text, str) else ""
         excluded = frozenset(request.excluded_units)
@@ -356,7 +425,11 @@ class Router:
                 f"emergency lexicon: {signal.evidence!r} -> {signal.transfer}",
             )  # fmt: skip
         if hint is None:
-            scores = self.classifier.scores(text) if text.strip() else []
+            scores = (
+                self.classifier.scores(text, second_opinion=first is not None)
+                if text.strip()
+                else []
+            )
         if signal is not None and scores:
             top = self._matters[scores[0][0]]
             if top.transfer_number == signal.transfer:
@@ -377,6 +450,12 @@ class Router:
             probabilities = scores
             top3 = ", ".join(f"{c} {p:.2f}" for c, p in scores[:3])
             draft.reasons.append(f"matter: top candidates {top3}")
+            if first is not None:
+                draft.reasons.append(
+                    f"matter: second opinion of sentence embeddings "
+                    f"({self.classifier.embedding_model}) weighed in; the words alone gave "
+                    f"{first.matter} at confidence {first.confidence:.2f}"
+                )
             hits = self.classifier.keyword_hits(text)
             if hits.get(scores[0][0]):
                 draft.reasons.append(

@@ -77,6 +77,11 @@ def build_router(settings: RoutingSettings) -> Router:
     options: dict[str, Any] = {}
     if settings.routing_threshold is not None:
         options["threshold"] = settings.routing_threshold
+    if settings.routing_embeddings:
+        from services.routing.adapters.embedder import E5Embedder
+
+        cache = settings.routing_embedding_cache or settings.data_dir / "routing-embeddings.npz"
+        options["embedder"] = E5Embedder(cache=cache)
     return Router.from_city(city, training=training, **options)
 
 

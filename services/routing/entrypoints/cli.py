@@ -18,6 +18,7 @@ stores its handler in ``args.func`` (returns the exit status). The router's heav
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -31,6 +32,7 @@ from shared.city import City, CityDataError, load_city, load_matters
 
 if TYPE_CHECKING:
     from services.routing.adapters.training_data import AppealRecord
+    from services.routing.domain.embedding import TextEmbedder
     from services.routing.domain.router import LabelledAppeal, RouteOutcome, Router
 
 __all__ = ["main", "register"]
@@ -58,6 +60,31 @@ def _default_paths() -> tuple[str, str]:
     )
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@functools.cache
+def _shared_embedder(cache: str) -> TextEmbedder:
+    # One encoder per process: eval and replay build many routers.
+    from services.routing.adapters.embedder import E5Embedder, EmbedderError
+
+    try:
+        return E5Embedder(cache=Path(cache))
+    except EmbedderError as exc:
+        raise _UsageError(f"{exc} (or run with --no-embeddings)") from None
+
+
+def _embedder(args: argparse.Namespace) -> TextEmbedder | None:
+    if not getattr(args, "embeddings", False):
+        return None
+    data_dir = Path(os.environ.get("APPEALS_DATA_DIR") or ".appeals")
+    return _shared_embedder(str(data_dir / "routing-embeddings.npz"))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``routing`` command group to a parent parser's subparsers."""
     jurisdiction, matters = _default_paths()
@@ -68,6 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--jurisdiction", default=jurisdiction, help="jurisdiction.yaml")
         p.add_argument("--matters", default=matters, help="matters.yaml (the matter catalog)")
         p.add_argument("--threshold", type=float, default=None, help="dispatch threshold")
+        p.add_argument(
+            "--embeddings",
+            action=argparse.BooleanOptionalAction,
+            default=_env_flag("APPEALS_ROUTING_EMBEDDINGS", True),
+            help="second opinion of a sentence encoder for appeals the words would triage "
+            "(default: APPEALS_ROUTING_EMBEDDINGS, else on)",
+        )
 
     p = commands.add_parser("route", help="route every appeal of a JSONL file; JSON lines out")
     city_args(p)
@@ -179,11 +213,13 @@ def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]
     model = getattr(args, "model", None)
     if model:
         try:
-            return Router.load(model, city, threshold=threshold)
+            return Router.load(model, city, threshold=threshold, embedder=_embedder(args))
         except RouterModelError as exc:
             raise _UsageError(str(exc)) from None
     try:
-        return Router.from_city(city, training=training, threshold=threshold)
+        return Router.from_city(
+            city, training=training, threshold=threshold, embedder=_embedder(args)
+        )
     except ValueError as exc:
         raise _UsageError(f"cannot train: {exc}") from None
 
@@ -248,8 +284,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise _UsageError(f"{args.data}: {len(labelled)} labelled appeals < {args.folds} folds")
     threshold = _threshold(args)
 
+    embedder = _embedder(args)
+
     def factory(examples: Sequence[LabelledAppeal]) -> Router:
-        return Router.from_city(city, training=examples, threshold=0.0)
+        return Router.from_city(
+            city,
+            training=examples,
+            threshold=0.0,
+            embedder=embedder,
+            second_opinion_below=threshold,
+        )
 
     started = time.perf_counter()
     seeds = list(dict.fromkeys(args.seeds))
@@ -460,9 +504,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     records = _read(args.data)
     training = _training(args)
     threshold = _threshold(args)
-    old = Router.from_city(city, training=training, threshold=threshold)
+    embedder = _embedder(args)
+    old = Router.from_city(city, training=training, threshold=threshold, embedder=embedder)
     new_training = [t for t in training if new_city.catalog.get(t.matter) is not None]
-    new = Router.from_city(new_city, training=new_training, threshold=threshold)
+    new = Router.from_city(new_city, training=new_training, threshold=threshold, embedder=embedder)
     report = compare_catalogs(old, new, ((r.id, r.request) for r in records))
     for error in errors:
         print(f"catalog rule: {error}")

@@ -135,3 +135,32 @@ def test_smoke_from_a_home_and_an_unresponsive_person(text: str, number: str) ->
 )
 def test_chimneys_unanswered_calls_and_collapsed_walls_are_not_emergencies(text: str) -> None:
     assert detect_emergency(text) is None
+
+
+# 2026-11-26, session 8 (probe7, docs/routing.md): flat tyres are not a person who stopped
+# breathing, and 真烧起来 ("should it really catch fire") is a fear, not a fire.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "路边那辆车停了一年了，四个轮子都没气了",
+        "自行车胎没气了，也没人管",
+        "楼道里天天有人充电动车，真烧起来楼上的人一个都跑不掉",
+        "电线乱拉，真要出事谁负责",
+        "到时候着火了怎么跑",
+    ],
+)
+def test_flat_tyres_and_fears_of_fire_are_not_emergencies(text: str) -> None:
+    assert detect_emergency(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("快来人，我爸没气了", "120"),
+        ("老人倒在床上，好像已经没气了", "120"),
+        ("楼道里的电动车真的烧起来了，火很大", "119"),
+    ],
+)
+def test_a_person_without_breath_and_a_real_fire_still_are(text: str, number: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == number and signal.strong
