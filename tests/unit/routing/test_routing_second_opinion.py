@@ -9,6 +9,7 @@ tests/integration/test_routing_embeddings.py.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def _vector(text: str) -> np.ndarray:
     for axis, words in CONCEPTS.items():
         if any(w in text for w in words):
             v[axis] = 10.0
-    for a, b in zip(text, text[1:], strict=False):  # the rest: hashed character bigrams
+    for a, b in itertools.pairwise(text):  # the rest: hashed character bigrams
         v[8 + hashlib.blake2s((a + b).encode()).digest()[0] % (DIM - 8)] += 1.0
     norm = np.linalg.norm(v)
     return v / norm if norm else v
