@@ -15,7 +15,9 @@ A message that is not a valid event goes to ``appeals.events.dlq`` and the agent
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -180,11 +182,14 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     router_holder: dict[str, Router] = {}
     database: dict[str, Any] = {}  # the event log's database, connected on first need
 
+    build_lock = threading.Lock()
+
     def router() -> Router:
         # Built lazily in the worker, so importing the module (faust -A, tests) stays cheap.
-        if "router" not in router_holder:
-            router_holder["router"] = build_router(settings)
-        return router_holder["router"]
+        with build_lock:
+            if "router" not in router_holder:
+                router_holder["router"] = build_router(settings)
+            return router_holder["router"]
 
     events = app.topic(
         APPEAL_EVENTS,
@@ -198,7 +203,9 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
 
     @app.task
     async def warm_up() -> None:
-        router()
+        # Off the event loop: training takes a second or two, and a first start also encodes
+        # the catalog for the second opinion (~6 s); heartbeats and /metrics keep answering.
+        await asyncio.get_running_loop().run_in_executor(None, router)
 
     # Suggestions for the operator console as the call is typed in: the appeals service asks
     # these over HTTP (it never imports the router).
