@@ -64,7 +64,9 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"陌生人.{0,6}(?:进了|在)我家|有人在我家|(?:撬|砸)[^，。]{0,8}(?:门锁|锁头|锁芯)|"
         r"(?:有人|个人|小偷|陌生人)(?![^，。]{0,8}(?:帮|修|换))[^，。]{0,8}(?:弄|拧|掰|捅)"
         r"[^，。]{0,6}(?:门锁|锁头|锁芯)|"
-        r"翻窗进|爬窗进|小偷[^，。]{0,4}(?:在|正)",
+        r"翻窗进|爬窗进|小偷[^，。]{0,4}(?:在|正)|飞车抢|"
+        # a snatch told by what was done: 一把扯掉她的手机就往弄堂里跑
+        r"(?:抢|扯|拽|夺)(?:走|掉|了|过)?[^，。]{0,10}(?:手机|包|项链|钱包|金链)[^，。]{0,8}(?:跑|逃|溜)",
         r"robb|burglar|break(?:ing)? in|broke in|breaking into|thief|stealing|mugg|assault|"
         r"stabb|\bknife\b|\bgun\b|fighting|attacking",
     ),
@@ -76,7 +78,8 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"(?:人|爸|妈|爷|奶|老人|老头|老太|阿姨|叔|伯|孩子|他|她)[^，。]{0,4}倒在地上|"
         r"说不出话|半边身子|嘴歪|口角歪|口眼歪|(?:身子|半边|手脚|腿脚|胳膊|人).{0,4}(?:不能动|动不了)|"
         r"嘴唇发紫|吞药|割腕|快叫救护车|快打120|快叫120|失去意识|没有?意识了|"
-        r"叫(?:他|她|人|老人|孩子)[^，。]{0,3}(?:都|也)?没(?:有)?反应",
+        r"(?:叫|喊)(?:他|她|人|老人|孩子)[^，。]{0,3}(?:都|也)?(?:没(?:有)?反应|不应|不答应)|"
+        r"嘴巴?(?:也)?歪|一头栽(?:下去|倒|在)|栽倒在地",
         r"chest pain|heart attack|unconscious|not breathing|seizure|stroke|bleeding|"
         r"(?:man|woman|person|someone|he|she|lady|guy|father|mother|dad|mum|mom|neighbou?r|"
         r"husband|wife|son|daughter|grandma|grandpa|grand(?:mother|father)|friend|child|kid|boy|"
@@ -94,7 +97,7 @@ _NOT_LIVE = re.compile(
     r"上周|上个月|上礼拜|去年|前两天|前几天|昨天|那次|曾经|差点|差一点|消防通道|消防栓|"
     r"演习|培训|宣传|电视|新闻|听说|别的地方|(?<!是)不是|没有着火|可能会|会(?:着火|起火|烧)|"
     # 真烧起来 / 真要出事: "should it really catch fire", a fear, not a fire.
-    r"真要?(?:烧|着火|起火|出事|出了事)|到时候|"
+    r"真要?(?:烧|着火|起火|出事|出了事)|到时候|哪天|真怕|生怕|就怕|"
     r"\bif\b|in case|last (?:week|month|year)|ago|drill|hazard|risk"
 )
 

@@ -147,6 +147,10 @@ def test_chimneys_unanswered_calls_and_collapsed_walls_are_not_emergencies(text:
         "楼道里天天有人充电动车，真烧起来楼上的人一个都跑不掉",
         "电线乱拉，真要出事谁负责",
         "到时候着火了怎么跑",
+        # probe8: a fear of a fire someday is not a fire now
+        "还有好几户把电瓶车推进电梯拿回家充电，我真怕哪天烧起来跑都跑不掉",
+        "快递员把包扔在门口就跑了",  # not a snatch
+        "叫了物业也不应",  # nobody answers: not unconscious
     ],
 )
 def test_flat_tyres_and_fears_of_fire_are_not_emergencies(text: str) -> None:
@@ -159,6 +163,11 @@ def test_flat_tyres_and_fears_of_fire_are_not_emergencies(text: str) -> None:
         ("快来人，我爸没气了", "120"),
         ("老人倒在床上，好像已经没气了", "120"),
         ("楼道里的电动车真的烧起来了，火很大", "119"),
+        # probe8 (diagnostic after it was measured): a stroke and a snatch told in everyday words
+        ("我婆婆吃着饭突然一头栽下去了，叫她也不应", "120"),
+        ("老人嘴巴歪着，口水一直流", "120"),
+        ("刚刚有个男的一把扯掉一个小姑娘的手机就往弄堂里跑", "110"),
+        ("骑电瓶车的人抢了我的包就逃", "110"),
     ],
 )
 def test_a_person_without_breath_and_a_real_fire_still_are(text: str, number: str) -> None:
