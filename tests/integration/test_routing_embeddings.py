@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from services.routing.domain import evaluation
 from services.routing.domain.router import Router
 from shared.city import City, load_city
 
-from .conftest import reference_city
+from .conftest import RunningServices, metric_value, poll, reference_city
 
 PROBES = Path(__file__).parents[1] / "unit" / "routing"
 
@@ -91,3 +92,36 @@ def test_blind_probes_with_the_second_opinion(
     assert after["coverage"] >= coverage and after["precision"] >= precision
     assert after["emergencies_transferred"] == after["emergencies"] == emergencies
     assert after["false_transfers"] == 0 and after["dispatched_without_unit"] == 0
+
+
+def test_the_routing_worker_asks_the_second_opinion(
+    services: RunningServices, http: httpx.Client
+) -> None:
+    """The running worker swaps in the router with the encoder and asks it where words fail."""
+
+    def scrape() -> str:
+        return http.get(services.url("routing", "/metrics")).text
+
+    def asked(text: str) -> float:
+        return sum(
+            metric_value(text, "routing_second_opinions_total", {"outcome": o})
+            for o in ("dispatch", "triage", "transfer")
+        )
+
+    poll(
+        lambda: metric_value(scrape(), "routing_second_opinion_ready", {}) == 1,
+        timeout=180,
+        what="the routing worker's second opinion to be ready",
+    )
+    before = asked(scrape())
+    created = http.post(
+        services.url("appeals", "/api/v1/appeals"),
+        json={
+            # No word the catalog uses for price fraud: the words alone are unsure.
+            "text": "楼下水果店的秤有问题，买两斤只有一斤六两，短斤少两",
+            "address": "华山路250号",
+            "contact": {"phone": "13800000000"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    poll(lambda: asked(scrape()) > before, timeout=60, what="a decision with a second opinion")

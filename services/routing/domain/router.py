@@ -50,6 +50,7 @@ __all__ = [
     "RouterModelError",
 ]
 
+SECOND_OPINION = "matter: second opinion"  # how a decision's reasons say it was asked (step 6)
 DEFAULT_THRESHOLD = 0.55  # chosen on the cross-validated curve (docs/routing.md)
 MAX_TEXT = 5000  # characters; longer texts are cut (a pasted document is not an appeal)
 _MODEL_FORMAT = 2  # 2: ClassifierSettings gained denial_penalty
@@ -99,6 +100,10 @@ class RouteOutcome:
     confidence: float
     reasons: tuple[str, ...]
     candidates: tuple[dict[str, Any], ...] = field(default=())
+
+    @property
+    def asked_second_opinion(self) -> bool:
+        return any(r.startswith(SECOND_OPINION) for r in self.reasons)
 
     @property
     def dispatched(self) -> bool:
@@ -452,7 +457,7 @@ class Router:
             draft.reasons.append(f"matter: top candidates {top3}")
             if first is not None:
                 draft.reasons.append(
-                    f"matter: second opinion of sentence embeddings "
+                    f"{SECOND_OPINION} of sentence embeddings "
                     f"({self.classifier.embedding_model}) weighed in; the words alone gave "
                     f"{first.matter} at confidence {first.confidence:.2f}"
                 )

@@ -16,15 +16,15 @@ A message that is not a valid event goes to ``appeals.events.dlq`` and the agent
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.routing.config import RoutingSettings
 from services.routing.domain.router import RouteOutcome, Router, RouteRequest
@@ -56,6 +56,17 @@ class RoutingMetrics:
             "Messages sent to the dead-letter topic.",
             registry=registry,
         )
+        self.second_opinions = Counter(
+            "routing_second_opinions_total",
+            "Decisions for which the sentence encoder was asked (docs/routing.md, step 6).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.second_opinion_ready = Gauge(
+            "routing_second_opinion_ready",
+            "1 once the router with the sentence encoder decides, 0 while the words alone do.",
+            registry=registry,
+        )
         self.seconds = Histogram(
             "routing_decide_seconds",
             "Time to decide one appeal in-process.",
@@ -64,8 +75,13 @@ class RoutingMetrics:
         )
 
 
-def build_router(settings: RoutingSettings) -> Router:
-    """Load the city files and train the router."""
+def build_router(settings: RoutingSettings, *, second_opinion: bool | None = None) -> Router:
+    """Load the city files and train the router.
+
+    ``second_opinion`` (default: ``settings.routing_embeddings``) adds the sentence encoder;
+    the worker first builds without it, so that routing starts in a second or two, and swaps
+    in the router with it once the training texts are encoded.
+    """
     city = load_city(settings.jurisdiction_file, settings.matters_file)
     training: list[Any] = []
     if settings.routing_training_data is not None:
@@ -79,7 +95,7 @@ def build_router(settings: RoutingSettings) -> Router:
     options: dict[str, Any] = {}
     if settings.routing_threshold is not None:
         options["threshold"] = settings.routing_threshold
-    if settings.routing_embeddings:
+    if settings.routing_embeddings if second_opinion is None else second_opinion:
         from services.routing.adapters.embedder import E5Embedder
 
         cache = settings.routing_embedding_cache or settings.data_dir / "routing-embeddings.npz"
@@ -182,14 +198,21 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     router_holder: dict[str, Router] = {}
     database: dict[str, Any] = {}  # the event log's database, connected on first need
 
-    build_lock = threading.Lock()
+    build_lock = asyncio.Lock()
 
-    def router() -> Router:
-        # Built lazily in the worker, so importing the module (faust -A, tests) stays cheap.
-        with build_lock:
-            if "router" not in router_holder:
-                router_holder["router"] = build_router(settings)
-            return router_holder["router"]
+    async def router() -> Router:
+        # Built lazily in the worker, so importing the module (faust -A, tests) stays cheap, and
+        # off the event loop: a loop blocked for the second or two of training misses
+        # heartbeats, and the group rebalances around a worker that is only busy.
+        if "router" not in router_holder:
+            async with build_lock:
+                if "router" not in router_holder:
+                    started = time.perf_counter()
+                    router_holder["router"] = await asyncio.get_running_loop().run_in_executor(
+                        None, functools.partial(build_router, settings, second_opinion=False)
+                    )
+                    log.info("router ready in %.1f s", time.perf_counter() - started)
+        return router_holder["router"]
 
     events = app.topic(
         APPEAL_EVENTS,
@@ -203,9 +226,21 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
 
     @app.task
     async def warm_up() -> None:
-        # Off the event loop: training takes a second or two, and a first start also encodes
-        # the catalog for the second opinion (~6 s); heartbeats and /metrics keep answering.
-        await asyncio.get_running_loop().run_in_executor(None, router)
+        await router()
+        if not settings.routing_embeddings:
+            return
+        # The second opinion needs every training text encoded: ~6 s for the reference catalog
+        # on a quiet machine, a minute or more with labelled appeals on a busy one, and nothing
+        # on later starts (the vectors are cached). Until then the words alone decide, and an
+        # appeal they are unsure of goes to triage, as it would without the second opinion.
+        log.info("routing on the words alone until the second opinion is ready")
+        started = time.perf_counter()
+        full = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(build_router, settings, second_opinion=True)
+        )
+        router_holder["router"] = full
+        metrics.second_opinion_ready.set(1)
+        log.info("second opinion ready in %.1f s", time.perf_counter() - started)
 
     # Suggestions for the operator console as the call is typed in: the appeals service asks
     # these over HTTP (it never imports the router).
@@ -214,11 +249,12 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         text = (request.query.get("text") or "").strip()[:2000]
         if not text:
             return web.json({"detail": "query parameter 'text' is required"}, status=422)
-        city = router().city
+        current = await router()
+        by_code = current.city.catalog.by_code()
         return web.json(
             [
-                {"matter": code, "name": city.catalog.by_code()[code].name, "score": score}
-                for code, score in router().suggest_matters(text, k=5)
+                {"matter": code, "name": by_code[code].name, "score": score}
+                for code, score in current.suggest_matters(text, k=5)
             ]
         )
 
@@ -227,7 +263,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         prefix = (request.query.get("q") or "").strip()[:100]
         if not prefix:
             return web.json({"detail": "query parameter 'q' is required"}, status=422)
-        return web.json(router().suggest_addresses(prefix, k=10))
+        return web.json((await router()).suggest_addresses(prefix, k=10))
 
     async def restore(event: EventEnvelope) -> dict[str, Any] | None:
         """The input of an appeal the table lost, from the event log (None: not there)."""
@@ -273,9 +309,10 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 )
                 pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
+            current = await router()
             started = time.perf_counter()
             try:
-                outcome = router().route(request)
+                outcome = current.route(request)
             except Exception as exc:  # the router promises not to raise; never stop the agent
                 log.exception("router failed", extra={"appeal_id": event.appeal_id})
                 metrics.invalid.inc()
@@ -287,6 +324,8 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             decision = to_decision(event, outcome)
             kind = "transfer" if outcome.transfer else "triage" if outcome.triage else "dispatch"
             metrics.decisions.labels(kind).inc()
+            if outcome.asked_second_opinion:
+                metrics.second_opinions.labels(kind).inc()
             # Send now (force: not attached to the event, which faust would publish only after
             # the agent is done with it) and wait for the broker's ack before moving on: faust
             # commits the event's offset without waiting for what the agent sent, so a crash
