@@ -9,10 +9,12 @@ so a broken encoder, cache or gate fails here.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 
 from services.routing.adapters.embedder import MODEL, E5Embedder
@@ -92,6 +94,32 @@ def test_blind_probes_with_the_second_opinion(
     assert after["coverage"] >= coverage and after["precision"] >= precision
     assert after["emergencies_transferred"] == after["emergencies"] == emergencies
     assert after["false_transfers"] == 0 and after["dispatched_without_unit"] == 0
+
+
+def test_heldout_compares_the_words_with_the_second_opinion(
+    embedder: E5Embedder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from services.routing.entrypoints.cli import main
+
+    city = reference_city()
+    # The module's encoder has already encoded the catalog and dev: start from its vectors.
+    assert embedder.cache is not None and embedder.cache.is_file()
+    shutil.copy(embedder.cache, tmp_path / "routing-embeddings.npz")
+    monkeypatch.setenv("APPEALS_DATA_DIR", str(tmp_path))
+    report = tmp_path / "heldout.json"
+    argv = ["routing", "heldout", "--embeddings",
+            "--jurisdiction", str(city / "jurisdiction.yaml"),
+            "--matters", str(city / "matters.yaml"),
+            "--data", str(PROBES / "probe7-appeals.jsonl"),
+            "--train", str(city / "dev-appeals.jsonl"), "--report", str(report)]  # fmt: skip
+    assert main(argv) == 0
+    assert "second opinion (threshold 0.55;" in capsys.readouterr().out
+    variants = orjson.loads(report.read_bytes())["variants"]
+    words, both = (variants[v]["files"]["probe7-appeals"] for v in ("words", "second opinion"))
+    assert both["coverage"] > words["coverage"] and both["precision"] >= 0.98
 
 
 def test_the_routing_worker_asks_the_second_opinion(

@@ -112,3 +112,22 @@ def test_workers_bars_show_each_runs_capacity_and_routed_rate(tmp_path: Path) ->
         ("2 workers, ", 0.0, 0.0),
     ]
     assert draw_workers_chart([one, two], tmp_path / "workers.png").stat().st_size > 1000
+
+
+def test_heldout_bars_pair_each_file_with_its_variants() -> None:
+    from services.routing.entrypoints.charts import heldout_bars
+
+    def row(coverage: float, precision: float) -> dict[str, float]:
+        return {"coverage": coverage, "precision": precision}
+
+    report = {
+        "threshold": 0.55,
+        "variants": {
+            "words": {"files": {"p7": row(0.56, 1.0), "pooled": row(0.7, 0.97)}},
+            "second opinion": {"files": {"p7": row(0.72, 1.0), "pooled": row(0.82, 0.976)}},
+        },
+    }
+    assert heldout_bars(report) == [
+        ("p7", [("words", 0.56, 1.0), ("second opinion", 0.72, 1.0)]),
+        ("pooled", [("words", 0.7, 0.97), ("second opinion", 0.82, 0.976)]),
+    ]

@@ -54,6 +54,11 @@ class E5Embedder:
         if cache is not None and cache.exists():
             self._known = _read_cache(cache)
 
+    @property
+    def cache(self) -> Path | None:
+        """The file that keeps the training texts' vectors, if any."""
+        return self._cache_path
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._known))
         if missing:

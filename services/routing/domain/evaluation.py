@@ -26,6 +26,7 @@ __all__ = [
     "CrossValidation",
     "best_threshold",
     "cross_validate",
+    "held_out",
     "learning_curve",
     "score",
     "threshold_curve",
@@ -289,3 +290,31 @@ def learning_curve(
             }
         )
     return rows
+
+
+def held_out(
+    cases: Sequence[Case],
+    outcomes: Sequence[RouteOutcome],
+    catalog: MatterCatalog,
+    threshold: float,
+) -> dict[str, Any]:
+    """The judge's figures on appeals the router never saw (a probe file), for one router.
+
+    The issue's target is read here: precision and coverage at ``threshold``, every emergency
+    transferred, nothing dispatched that should not be, and the widest coverage at precision
+    >= 0.99 (None when no threshold reaches it).
+    """
+    figures = score(cases, outcomes, catalog, threshold)
+    best = best_threshold(cases, outcomes)
+    return {
+        "cases": figures["cases"],
+        "precision": figures["precision"],
+        "coverage": figures["coverage"],
+        "matter_accuracy": figures["matter_accuracy"],
+        "emergencies": figures["emergencies"],
+        "emergencies_transferred": figures["emergencies_transferred"],
+        "false_transfers": figures["false_transfers"],
+        "dispatched_without_unit": figures["dispatched_without_unit"],
+        "best_coverage_at_0_99": best["coverage"] if best else None,
+        "best_threshold_at_0_99": best["threshold"] if best else None,
+    }

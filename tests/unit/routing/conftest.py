@@ -41,3 +41,11 @@ def dev_records(city_dir: Path) -> list[AppealRecord]:
 def router(city: City) -> Router:
     """Trained on the catalog only, at the default threshold."""
     return Router.from_city(city)
+
+
+@pytest.fixture(autouse=True)
+def _words_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI's default asks the sentence encoder (a 91 MB model, and a vector cache written
+    # under .appeals): the unit tests judge the words alone; the encoder is tested for real in
+    # tests/integration/test_routing_embeddings.py.
+    monkeypatch.setenv("APPEALS_ROUTING_EMBEDDINGS", "false")

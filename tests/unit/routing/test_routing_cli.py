@@ -91,6 +91,39 @@ def test_eval_summarises_several_fold_shuffles(
     assert "seed   3" in out and "seed   1" in out
 
 
+def test_heldout_scores_each_file_and_pooled_and_draws_them(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probes = Path(__file__).parent
+    report_path, chart = tmp_path / "heldout.json", tmp_path / "heldout.png"
+    argv = ["routing", "heldout", *_city_args(city_dir),
+            "--data", str(probes / "probe7-appeals.jsonl"), str(probes / "probe8-appeals.jsonl"),
+            "--report", str(report_path), "--chart", str(chart)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("words (threshold 0.55;") and "second opinion" not in out
+    report = json.loads(report_path.read_text())
+    rows = report["variants"]["words"]["files"]
+    assert list(rows) == ["probe7-appeals", "probe8-appeals", "pooled"]
+    assert (
+        rows["pooled"]["cases"]
+        == rows["probe7-appeals"]["cases"] + rows["probe8-appeals"]["cases"]
+        == 128
+    )
+    assert rows["pooled"]["emergencies"] == 7
+    assert chart.stat().st_size > 10_000
+
+
+def test_heldout_refuses_files_without_labels(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unlabelled = tmp_path / "u.jsonl"
+    unlabelled.write_text('{"id": "X1", "text": "路灯坏了", "address": "华山路250号"}\n')
+    argv = ["routing", "heldout", *_city_args(city_dir), "--data", str(unlabelled)]
+    assert main(argv) == 2
+    assert "no labelled appeal" in capsys.readouterr().err
+
+
 def test_explain_is_human_readable(city_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["routing", "explain", "楼下烧烤店油烟直接往楼上排，窗子都不能开",
             "--address", "南阳路一百七十号", *_city_args(city_dir)]  # fmt: skip
