@@ -24,8 +24,11 @@ class RoutingSettings(CommonSettings):
     routing_learn_from_history: bool = False
     # A sentence encoder's second opinion for appeals the words alone would triage
     # (docs/routing.md). It costs 10-50 ms of CPU per such appeal and ~6 s at the first start
-    # (the catalog's texts are encoded once, then kept in routing_embedding_cache).
-    routing_embeddings: bool = True
+    # (the catalog's texts are encoded once, then kept in routing_embedding_cache). Off by
+    # default for now: with it on, the fault suite's backlog scenario (routing stopped, then
+    # restarted into a backlog while it encodes) left the group's committed offsets short of
+    # the log end in 2 runs of 4, every appeal decided; not understood yet (docs/routing.md).
+    routing_embeddings: bool = False
     # Default: <data_dir>/routing-embeddings.npz
     routing_embedding_cache: Path | None = None
     data_dir: Path = Path(".appeals")

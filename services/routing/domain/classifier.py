@@ -168,18 +168,13 @@ class MatterClassifier:
         # Classes never seen in training (no keywords, no examples) get no column: map back.
         self._columns = [int(c) for c in self._model.classes_]
         self._fast = _LinearScorer(self._words, self._chars, self._model, self.settings.char_ngrams)
-        # The raw texts are embedded, not the prepared ones: the encoder reads whole sentences,
-        # and the words removed for the bag of words (places, passing mentions) cost it nothing.
-        self._embedder = embedder
+        # Kept for the second opinion, which may be enabled later (the worker routes on the
+        # words from the first second and encodes these in the background).
+        self._training_docs = [(d.text, label) for d, label in zip(docs, labels, strict=True)]
+        self._embedder: TextEmbedder | None = None
         self._nearest: NearestExamples | None = None
         if embedder is not None:
-            self._nearest = NearestExamples(
-                embedder.embed_documents([d.text for d in docs]),
-                labels,
-                len(self.codes),
-                embedder.name,
-                embedding_settings,
-            )
+            self.enable_second_opinion(embedder, embedding_settings)
 
     def __getstate__(self) -> dict[str, object]:
         # The encoder is a running model, not data: a loaded classifier gets one again
@@ -193,6 +188,7 @@ class MatterClassifier:
         # loaded model would see 窨井盖 cut differently from how it was trained.
         state.setdefault("_embedder", None)
         state.setdefault("_nearest", None)
+        state.setdefault("_training_docs", [])
         self.__dict__.update(state)
         add_words(self._jieba_words)
 
@@ -206,6 +202,26 @@ class MatterClassifier:
     @property
     def has_second_opinion(self) -> bool:
         return self._nearest is not None and self._embedder is not None
+
+    def enable_second_opinion(
+        self, embedder: TextEmbedder, settings: EmbeddingSettings | None = None
+    ) -> None:
+        """Encode the training texts and ask ``embedder`` from now on (safe from a thread).
+
+        The raw texts are encoded, not the prepared ones: the encoder reads whole sentences,
+        and the words removed for the bag of words (places, passing mentions) cost it nothing.
+        """
+        nearest = NearestExamples(
+            embedder.embed_documents([text for text, _ in self._training_docs]),
+            [label for _, label in self._training_docs],
+            len(self.codes),
+            embedder.name,
+            settings,
+        )
+        # The view before the encoder: has_second_opinion needs both, so a reader in another
+        # thread sees either the old state or the complete new one.
+        self._nearest = nearest
+        self._embedder = embedder
 
     def attach_embedder(self, embedder: TextEmbedder) -> None:
         """Give a loaded classifier its encoder back; it must be the model it was trained with."""

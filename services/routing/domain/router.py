@@ -267,6 +267,12 @@ class Router:
             threshold=payload["threshold"] if threshold is None else threshold,
         )
 
+    def enable_second_opinion(
+        self, embedder: TextEmbedder, settings: EmbeddingSettings | None = None
+    ) -> None:
+        """Add step 6 to a router built without it; encodes the training texts (seconds)."""
+        self.classifier.enable_second_opinion(embedder, settings)
+
     # ------------------------------------------------------------------ operator helpers
 
     def suggest_matters(self, text: str, k: int = 5) -> list[tuple[str, float]]:

@@ -16,8 +16,9 @@ A message that is not a valid event goes to ``appeals.events.dlq`` and the agent
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -75,13 +76,9 @@ class RoutingMetrics:
         )
 
 
-def build_router(settings: RoutingSettings, *, second_opinion: bool | None = None) -> Router:
-    """Load the city files and train the router.
-
-    ``second_opinion`` (default: ``settings.routing_embeddings``) adds the sentence encoder;
-    the worker first builds without it, so that routing starts in a second or two, and swaps
-    in the router with it once the training texts are encoded.
-    """
+def build_router(settings: RoutingSettings) -> Router:
+    """Load the city files and train the router on the words (the second opinion comes later:
+    ``enable_second_opinion``)."""
     city = load_city(settings.jurisdiction_file, settings.matters_file)
     training: list[Any] = []
     if settings.routing_training_data is not None:
@@ -95,12 +92,24 @@ def build_router(settings: RoutingSettings, *, second_opinion: bool | None = Non
     options: dict[str, Any] = {}
     if settings.routing_threshold is not None:
         options["threshold"] = settings.routing_threshold
-    if settings.routing_embeddings if second_opinion is None else second_opinion:
-        from services.routing.adapters.embedder import E5Embedder
-
-        cache = settings.routing_embedding_cache or settings.data_dir / "routing-embeddings.npz"
-        options["embedder"] = E5Embedder(cache=cache)
     return Router.from_city(city, training=training, **options)
+
+
+def enable_second_opinion(router: Router, settings: RoutingSettings) -> None:
+    """Load the sentence encoder and encode the training texts (cached between starts)."""
+    from services.routing.adapters.embedder import E5Embedder
+
+    cache = settings.routing_embedding_cache or settings.data_dir / "routing-embeddings.npz"
+    router.enable_second_opinion(E5Embedder(cache=cache))
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def request_for(event: EventEnvelope, remembered: dict[str, Any] | None) -> RouteRequest | None:
@@ -209,7 +218,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 if "router" not in router_holder:
                     started = time.perf_counter()
                     router_holder["router"] = await asyncio.get_running_loop().run_in_executor(
-                        None, functools.partial(build_router, settings, second_opinion=False)
+                        None, build_router, settings
                     )
                     log.info("router ready in %.1f s", time.perf_counter() - started)
         return router_holder["router"]
@@ -226,7 +235,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
 
     @app.task
     async def warm_up() -> None:
-        await router()
+        current = await router()
         if not settings.routing_embeddings:
             return
         # The second opinion needs every training text encoded: ~6 s for the reference catalog
@@ -235,10 +244,24 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         # appeal they are unsure of goes to triage, as it would without the second opinion.
         log.info("routing on the words alone until the second opinion is ready")
         started = time.perf_counter()
-        full = await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(build_router, settings, second_opinion=True)
-        )
-        router_holder["router"] = full
+        # Only the encoder runs in the thread (its C engine releases the GIL); the router is
+        # not trained again, and the agent keeps using it while the vectors are computed. A
+        # daemon thread, so a worker stopped meanwhile exits at once instead of finishing the
+        # encoding first (the cache file is replaced atomically, never left half-written).
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def work() -> None:
+            try:
+                enable_second_opinion(current, settings)
+                outcome: BaseException | None = None
+            except BaseException as exc:  # reported on the loop, where the task awaits it
+                outcome = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed: the worker is stopping
+                loop.call_soon_threadsafe(_settle, done, outcome)
+
+        threading.Thread(target=work, name="second-opinion", daemon=True).start()
+        await done
         metrics.second_opinion_ready.set(1)
         log.info("second opinion ready in %.1f s", time.perf_counter() - started)
 

@@ -99,9 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--embeddings",
             action=argparse.BooleanOptionalAction,
-            default=_env_flag("APPEALS_ROUTING_EMBEDDINGS", True),
+            default=_env_flag("APPEALS_ROUTING_EMBEDDINGS", False),
             help="second opinion of a sentence encoder for appeals the words would triage "
-            "(default: APPEALS_ROUTING_EMBEDDINGS, else on)",
+            "(default: APPEALS_ROUTING_EMBEDDINGS, else off)",
         )
 
     p = commands.add_parser("route", help="route every appeal of a JSONL file; JSON lines out")

@@ -161,3 +161,13 @@ def test_a_saved_model_keeps_its_vectors_and_needs_the_same_encoder(
     assert without.route(SCALE).triage
     with pytest.raises(RouterModelError, match="trained with embeddings of 'concepts-v1'"):
         Router.load(path, city, embedder=ConceptEmbedder(name="other-model"))
+
+
+def test_the_second_opinion_can_be_enabled_on_a_router_in_use(city: City) -> None:
+    # The worker routes on the words from its first second and enables the second opinion
+    # once the training texts are encoded, without training again.
+    router = Router.from_city(city)
+    assert router.route(SCALE).triage
+    embedder = ConceptEmbedder()
+    router.enable_second_opinion(embedder)
+    assert router.route(SCALE).unit == "JA-JAS-MS" and embedder.queries
