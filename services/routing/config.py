@@ -27,7 +27,7 @@ class RoutingSettings(CommonSettings):
     # (the catalog's texts are encoded once, then kept in routing_embedding_cache). Off by
     # default for now: with it on, the fault suite's backlog scenario (routing stopped, then
     # restarted into a backlog while it encodes) left the group's committed offsets short of
-    # the log end in 2 runs of 4, every appeal decided; not understood yet (docs/routing.md).
+    # the log end in 2 runs of 7, every appeal decided; not understood yet (docs/routing.md).
     routing_embeddings: bool = False
     # Default: <data_dir>/routing-embeddings.npz
     routing_embedding_cache: Path | None = None
