@@ -31,4 +31,10 @@ class RoutingSettings(CommonSettings):
     routing_embeddings: bool = False
     # Default: <data_dir>/routing-embeddings.npz
     routing_embedding_cache: Path | None = None
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        """Where the training texts' vectors are kept (worker and CLI alike)."""
+        return self.routing_embedding_cache or self.data_dir / "routing-embeddings.npz"
+
     data_dir: Path = Path(".appeals")

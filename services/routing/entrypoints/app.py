@@ -99,8 +99,7 @@ def enable_second_opinion(router: Router, settings: RoutingSettings) -> None:
     """Load the sentence encoder and encode the training texts (cached between starts)."""
     from services.routing.adapters.embedder import E5Embedder
 
-    cache = settings.routing_embedding_cache or settings.data_dir / "routing-embeddings.npz"
-    router.enable_second_opinion(E5Embedder(cache=cache))
+    router.enable_second_opinion(E5Embedder(cache=settings.embedding_cache_path))
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -217,9 +216,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             async with build_lock:
                 if "router" not in router_holder:
                     started = time.perf_counter()
-                    router_holder["router"] = await asyncio.get_running_loop().run_in_executor(
-                        None, build_router, settings
-                    )
+                    router_holder["router"] = await asyncio.to_thread(build_router, settings)
                     log.info("router ready in %.1f s", time.perf_counter() - started)
         return router_holder["router"]
 

@@ -61,13 +61,6 @@ def _default_paths() -> tuple[str, str]:
     )
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
 @functools.cache
 def _shared_embedder(cache: str) -> TextEmbedder:
     # One encoder per process: eval and replay build many routers.
@@ -80,10 +73,19 @@ def _shared_embedder(cache: str) -> TextEmbedder:
 
 
 def _embedder(args: argparse.Namespace) -> TextEmbedder | None:
-    if not getattr(args, "embeddings", False):
-        return None
-    data_dir = Path(os.environ.get("APPEALS_DATA_DIR") or ".appeals")
-    return _shared_embedder(str(data_dir / "routing-embeddings.npz"))
+    # The worker's settings decide what the flag leaves open: APPEALS_ROUTING_EMBEDDINGS, and
+    # the same vector cache (APPEALS_ROUTING_EMBEDDING_CACHE, else <APPEALS_DATA_DIR>/...).
+    from pydantic import ValidationError
+
+    from services.routing.config import RoutingSettings
+
+    try:
+        settings = RoutingSettings()
+    except ValidationError as exc:
+        raise _UsageError(f"bad APPEALS_* setting: {exc}") from None
+    flag = getattr(args, "embeddings", None)
+    wanted = settings.routing_embeddings if flag is None else flag
+    return _shared_embedder(str(settings.embedding_cache_path)) if wanted else None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--embeddings",
             action=argparse.BooleanOptionalAction,
-            default=_env_flag("APPEALS_ROUTING_EMBEDDINGS", False),
+            default=None,
             help="second opinion of a sentence encoder for appeals the words would triage "
             "(default: APPEALS_ROUTING_EMBEDDINGS, else off)",
         )
