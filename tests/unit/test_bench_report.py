@@ -115,7 +115,7 @@ def test_workers_bars_show_each_runs_capacity_and_routed_rate(tmp_path: Path) ->
 
 
 def test_heldout_bars_pair_each_file_with_its_variants() -> None:
-    from services.routing.entrypoints.charts import heldout_bars
+    from services.bench.report import heldout_bars
 
     def row(coverage: float, precision: float) -> dict[str, float]:
         return {"coverage": coverage, "precision": precision}

@@ -473,7 +473,7 @@ def _cmd_heldout(args: argparse.Namespace) -> int:
     if args.report:
         Path(args.report).write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     if args.chart:
-        from services.routing.entrypoints.charts import draw_heldout_chart
+        from services.bench.report import draw_heldout_chart
 
         print(f"chart: {draw_heldout_chart(report, Path(args.chart))}")
     return 0
