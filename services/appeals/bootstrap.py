@@ -155,6 +155,7 @@ def bootstrap(settings: AppealsSettings | None = None) -> AppealsContext:
         queues=queues,
         stall_seconds=settings.routing_stall_seconds,
         batch=settings.sweeper_batch,
+        republish=relay.forget,
     )
     return AppealsContext(
         settings,

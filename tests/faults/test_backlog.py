@@ -34,10 +34,10 @@ pytestmark = pytest.mark.faults
 BACKLOG = 50
 
 
-def group_lag(bootstrap: str, group: str) -> int:
-    """Sum over appeals.events partitions of end offset - the group's committed offset."""
+def partition_lag(bootstrap: str, group: str) -> dict[int, tuple[int | None, int]]:
+    """For each appeals.events partition: (the group's committed offset or None, end offset)."""
 
-    async def lag() -> int:
+    async def lag() -> dict[int, tuple[int | None, int]]:
         partitions = [TopicPartition(APPEAL_EVENTS, p) for p in range(ALL_TOPICS[APPEAL_EVENTS])]
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
@@ -49,13 +49,19 @@ def group_lag(bootstrap: str, group: str) -> int:
         finally:
             await consumer.stop()
             await admin.close()
-        total = 0
+        offsets: dict[int, tuple[int | None, int]] = {}
         for tp in partitions:
             meta = committed.get(tp)
-            total += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-        return total
+            at = meta.offset if meta is not None and meta.offset >= 0 else None
+            offsets[tp.partition] = (at, ends[tp])
+        return offsets
 
     return asyncio.run(lag())
+
+
+def group_lag(bootstrap: str, group: str) -> int:
+    """Sum over appeals.events partitions of end offset - the group's committed offset."""
+    return sum(end - (at or 0) for at, end in partition_lag(bootstrap, group).values())
 
 
 @pytest.mark.timeout(600)
@@ -85,11 +91,19 @@ def test_backlog_builds_while_routing_is_stopped_and_drains(
         )
         restart_seconds = stack.bring_back("routing")
         verdict = verify(stack, first + backlog, row, check_notify=False, check_metrics=False)
-        drained = poll(
-            lambda: group_lag(stack.broker.bootstrap, ROUTING_GROUP) == 0 or None,
-            timeout=60,
-            what="the routing group's lag back to zero",
-        )
+        try:
+            drained = poll(
+                lambda: group_lag(stack.broker.bootstrap, ROUTING_GROUP) == 0 or None,
+                timeout=60,
+                what="the routing group's lag back to zero",
+            )
+        except AssertionError as exc:
+            # Which partition stayed behind, and what routing said meanwhile: the evidence a
+            # flaky drain needs (docs/faults.md).
+            offsets = partition_lag(stack.broker.bootstrap, ROUTING_GROUP)
+            raise AssertionError(
+                f"{exc}\n(committed, end) by partition: {offsets}\n{stack.log_tails()}"
+            ) from None
         statuses = sorted({s.status or 0 for s in backlog})
         row.notes += [
             f"intake answered {statuses} while routing was down",

@@ -136,6 +136,7 @@ def test_the_routing_worker_asks_the_second_opinion(
             for o in ("dispatch", "triage", "transfer")
         )
 
+    assert metric_value(scrape(), "routing_second_opinion_enabled", {}) == 1
     poll(
         lambda: metric_value(scrape(), "routing_second_opinion_ready", {}) == 1,
         timeout=180,

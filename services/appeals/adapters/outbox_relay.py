@@ -69,6 +69,14 @@ class OutboxRelay:
         self.published = 0
         self.broker_connected = False
 
+    def forget(self, event_id: str) -> None:
+        """Publish ``event_id`` again when it is next in the outbox, though it was published
+        lately: the routing watchdog puts a stalled appeal's ``appeal.received`` back in the
+        outbox under its own id, and the memory of marked events (a minute) would otherwise
+        hold the re-send back for that long (docs/faults.md, finding 11)."""
+        self._acked.pop(event_id, None)
+        self._marked.pop(event_id, None)
+
     def wake(self) -> None:
         """Tell the relay that new events are waiting."""
         self._wake.set()

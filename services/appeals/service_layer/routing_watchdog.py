@@ -74,12 +74,16 @@ class RoutingWatchdog:
         stall_seconds: float,
         batch: int = 200,
         on_resent: Callable[[int], None] = lambda count: None,
+        republish: Callable[[str], None] = lambda event_id: None,
     ) -> None:
         self.store = store
         self.queues = queues
         self.stall = timedelta(seconds=stall_seconds)
         self.batch = batch
         self.on_resent = on_resent
+        # Tells the relay that an event it published lately must go out again (its memory of
+        # published events would hold the re-send back): OutboxRelay.forget.
+        self.republish = republish
         self.resent = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -109,6 +113,8 @@ class RoutingWatchdog:
         candidates = await self.queues.received_before(now - self.stall, self.batch)
         resent: list[str] = []
         for appeal_id, event_id in stalled_received(candidates, now=now, stall=self.stall):
+            # Before the write: the write wakes the relay, which must not skip the event.
+            self.republish(event_id)
             if await self.store.resend_for_routing(appeal_id, event_id, now=now):
                 resent.append(appeal_id)
         if resent:

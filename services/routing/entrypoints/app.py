@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "routing"
 ROUTED_TYPES = {"appeal.received", "appeal.returned", "appeal.reopened"}
+OUTCOMES = ("dispatch", "triage", "transfer")  # the outcome label of the decision counters
 
 
 class RoutingMetrics:
@@ -68,12 +69,22 @@ class RoutingMetrics:
             "1 once the router with the sentence encoder decides, 0 while the words alone do.",
             registry=registry,
         )
+        self.second_opinion_enabled = Gauge(
+            "routing_second_opinion_enabled",
+            "1 when APPEALS_ROUTING_EMBEDDINGS is on (the second opinion is or will be ready).",
+            registry=registry,
+        )
         self.seconds = Histogram(
             "routing_decide_seconds",
             "Time to decide one appeal in-process.",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1),
             registry=registry,
         )
+        # Every outcome's series exists from the start, at 0: a dashboard's rate() and share
+        # need the series before the first decision of that kind (deploy/grafana, pipeline).
+        for outcome in OUTCOMES:
+            self.decisions.labels(outcome)
+            self.second_opinions.labels(outcome)
 
 
 def build_router(settings: RoutingSettings) -> Router:
@@ -203,6 +214,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     pipeline = PipelineMetrics(registry)
     pipeline.state_restored.labels(SERVICE)  # a 0, not a missing series, until it happens
     install_lag_timer(app, pipeline, service=SERVICE, topic=APPEAL_EVENTS, interval=5.0)
+    metrics.second_opinion_enabled.set(1 if settings.routing_embeddings else 0)
     router_holder: dict[str, Router] = {}
     database: dict[str, Any] = {}  # the event log's database, connected on first need
 
