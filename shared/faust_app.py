@@ -9,6 +9,7 @@ agents. Health endpoints are served by faust's web server on the service's port:
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,21 @@ def make_faust_app(
     return app
 
 
-async def dead_letter(app: faust.App, source_topic: str, event: Any, error: str) -> None:
-    """Send a message the service cannot process to the source topic's dead-letter topic."""
+# Records already dead-lettered by this worker, oldest first: a record read again (a redelivery,
+# or the rewind after a rebalance, shared/faust_transport.py) is parked once, not once a read.
+_DEAD_LETTERED: OrderedDict[tuple[str, str, int, int], None] = OrderedDict()
+_DEAD_LETTERED_KEPT = 10_000
+
+
+async def dead_letter(app: faust.App, source_topic: str, event: Any, error: str) -> bool:
+    """Send a message the service cannot process to the source topic's dead-letter topic.
+
+    Returns False, sending nothing, when this app has already parked the same record (topic,
+    partition, offset): callers count a dead letter only when it is True."""
     message = event.message
+    record = (str(app.conf.id), message.topic, message.partition, message.offset)
+    if record in _DEAD_LETTERED:
+        return False
     value = message.value
     body = {
         "topic": message.topic,
@@ -96,3 +109,7 @@ async def dead_letter(app: faust.App, source_topic: str, event: Any, error: str)
         key=message.key, value=orjson.dumps(body), force=True
     )
     await sent
+    _DEAD_LETTERED[record] = None
+    while len(_DEAD_LETTERED) > _DEAD_LETTERED_KEPT:
+        _DEAD_LETTERED.popitem(last=False)
+    return True

@@ -152,6 +152,9 @@ class FaultStack:
                 "APPEALS_RETRY_SCAN_SECONDS": "0.5",
                 # The routing watchdog (120 s in production) within the scenarios' patience.
                 "APPEALS_ROUTING_STALL_SECONDS": "15",
+                # The second opinion's vectors, encoded once for the whole session rather than
+                # at every scenario's first start (written atomically; texts are the keys).
+                "APPEALS_ROUTING_EMBEDDING_CACHE": str(root.parent / "routing-embeddings.npz"),
                 **(extra or {}),
             },
         )

@@ -67,7 +67,8 @@ def services(
             "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
             # Open311 hook: the key test_open311.py submits with.
             "APPEALS_OPEN311_API_KEYS": OPEN311_TEST_KEY,
-            # The routing worker's second opinion (off by default): these tests run with it.
+            # The routing worker's second opinion, as by default (said here, so that a test run
+            # with APPEALS_ROUTING_EMBEDDINGS=false in the environment still tests it).
             "APPEALS_ROUTING_EMBEDDINGS": "true",
         },
     )

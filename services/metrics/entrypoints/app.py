@@ -141,8 +141,8 @@ def create_app(settings: MetricsSettings | None = None) -> faust.App:
     async def reject(event_ctx: Any, error: str) -> None:
         metrics.invalid(SERVICE)
         log.error("invalid event sent to %s: %s", dlq, error)
-        await dead_letter(app, APPEAL_EVENTS, event_ctx, error)
-        metrics.dead_letter(SERVICE, dlq)
+        if await dead_letter(app, APPEAL_EVENTS, event_ctx, error):
+            metrics.dead_letter(SERVICE, dlq)
 
     def facts_before(appeal_id: str) -> AppealFacts | None:
         found = view.facts.get(appeal_id)

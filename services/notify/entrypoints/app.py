@@ -126,8 +126,8 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
             except InvalidEvent as exc:
                 metrics.invalid.inc()
                 pipeline.invalid(SERVICE)
-                await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
-                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
+                if await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc)):
+                    pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
             pipeline.consumed(SERVICE, event.type)
             try:
@@ -141,8 +141,8 @@ def create_app(settings: NotifySettings | None = None) -> faust.App:
                     extra={"appeal_id": event.appeal_id, "event_id": event.event_id},
                 )
                 error = scrub(f"notify: {type(exc).__name__}: {exc}")[:500]
-                await dead_letter(app, APPEAL_EVENTS, event_ctx, error)
-                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
+                if await dead_letter(app, APPEAL_EVENTS, event_ctx, error):
+                    pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
 
     @app.timer(interval=settings.retry_scan_seconds)
     async def retry_deliveries() -> None:

@@ -320,8 +320,8 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 metrics.invalid.inc()
                 pipeline.invalid(SERVICE)
                 log.error("invalid event sent to dead letters: %s", exc)
-                await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc))
-                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
+                if await dead_letter(app, APPEAL_EVENTS, event_ctx, str(exc)):
+                    pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
             pipeline.consumed(SERVICE, event.type)
             if event.type not in ROUTED_TYPES:
@@ -336,10 +336,10 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
                 log.warning(
                     "no stored input for %s", event.type, extra={"appeal_id": event.appeal_id}
                 )
-                await dead_letter(
+                if await dead_letter(
                     app, APPEAL_EVENTS, event_ctx, f"{event.type} for an appeal never received"
-                )
-                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
+                ):
+                    pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
             current = await router()
             started = time.perf_counter()
@@ -348,8 +348,8 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             except Exception as exc:  # the router promises not to raise; never stop the agent
                 log.exception("router failed", extra={"appeal_id": event.appeal_id})
                 metrics.invalid.inc()
-                await dead_letter(app, APPEAL_EVENTS, event_ctx, f"router failed: {exc!r}")
-                pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
+                if await dead_letter(app, APPEAL_EVENTS, event_ctx, f"router failed: {exc!r}"):
+                    pipeline.dead_letter(SERVICE, DEAD_LETTERS[APPEAL_EVENTS])
                 continue
             metrics.seconds.observe(time.perf_counter() - started)
             inputs[event.appeal_id] = remembered_input(request)
