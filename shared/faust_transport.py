@@ -1,4 +1,4 @@
-"""faust's Kafka transport with two corrections: no record of a rewound partition is skipped.
+"""faust's Kafka transport, corrected so that no record is skipped around a rebalance.
 
 faust drops records it fetched just before a rebalance or during recovery (its ``getmany``
 stops yielding once flow stops) although the fetch position has already moved past them, and
@@ -114,9 +114,11 @@ class _Consumer(faust_aiokafka.Consumer):
         await super().perform_seek()
         # Once the rebalance has settled, rewind to the committed offsets once more: records
         # fetched during it were lost, now and then, in a way not pinned down (finding 12).
+        # A rebalance within the wait replaces the pending rewind with its own.
+        if self._settle_task is not None and not self._settle_task.done():
+            self._settle_task.cancel()
         generation = self.app.consumer_generation_id
-        if self._settle_task is None or self._settle_task.done():
-            self._settle_task = asyncio.ensure_future(self._seek_again(generation))
+        self._settle_task = asyncio.ensure_future(self._seek_again(generation))
 
     async def _seek_again(self, generation: int) -> None:
         await asyncio.sleep(SETTLE_SECONDS)

@@ -2,7 +2,7 @@
 
 ``promtool`` (Debian package ``prometheus``) checks the rules and runs their unit tests, and
 checks every dashboard query as PromQL. Every metric name used by a dashboard or an alert must
-be one that ``build_metrics`` registers (or Prometheus' own ``up``), so a renamed metric breaks
+be one that a service registers (or Prometheus' own ``up``), so a renamed metric breaks
 this test instead of leaving a blank panel.
 """
 
@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from services.appeals.entrypoints.http import IntakeMetrics
 from services.metrics.adapters.prometheus import build_metrics
+from services.routing.entrypoints.app import RoutingMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -70,11 +71,13 @@ def metric_names(expr: str) -> set[str]:
 
 
 def registered_names() -> set[str]:
-    """Every sample name the metrics service (``build_metrics``) and the appeals service
-    (``IntakeMetrics``) can expose, suffixes included."""
+    """Every sample name the metrics service (``build_metrics``), the appeals service
+    (``IntakeMetrics``) and the routing worker (``RoutingMetrics``) can expose, suffixes
+    included."""
     registry = CollectorRegistry()
     build_metrics(registry)
     IntakeMetrics(registry)
+    RoutingMetrics(registry)
     names = set()
     for family in registry.collect():
         if family.type == "counter":
