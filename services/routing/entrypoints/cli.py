@@ -103,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             action=argparse.BooleanOptionalAction,
             default=None,
             help="second opinion of a sentence encoder for appeals the words would triage "
-            "(default: APPEALS_ROUTING_EMBEDDINGS, else off)",
+            "(default: APPEALS_ROUTING_EMBEDDINGS, else on)",
         )
 
     p = commands.add_parser("route", help="route every appeal of a JSONL file; JSON lines out")
