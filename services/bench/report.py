@@ -350,13 +350,15 @@ def draw_heldout_chart(report: dict[str, Any], out: Path) -> Path:
 
     bars = heldout_bars(report)
     labels = list(report["variants"])
+    thresholds = [f"{v['threshold']:.2f}" for v in report["variants"].values()]
     height = 0.8 / max(len(labels), 1)
     fig, ax = plt.subplots(figsize=(8.5, 0.75 * len(bars) + 1.8))
     for i, label in enumerate(labels):
         rows = [(r, next((b for b in group if b[0] == label), None)) for r, (_, group) in
                 enumerate(bars)]  # fmt: skip
         ys = [r - 0.4 + height * (i + 0.5) for r, b in rows if b]
-        drawn = ax.barh(ys, [b[1] for _, b in rows if b], height=height, label=label)
+        drawn = ax.barh(ys, [b[1] for _, b in rows if b], height=height,
+                        label=f"{label} (threshold {thresholds[i]})")  # fmt: skip
         ax.bar_label(drawn, labels=[f"{b[1]:.2f} (precision {b[2]:.3f})" for _, b in rows if b],
                      fontsize=7, padding=2)  # fmt: skip
     ax.axvline(TARGET_COVERAGE, color="grey", linestyle="--", linewidth=1)
@@ -364,7 +366,7 @@ def draw_heldout_chart(report: dict[str, Any], out: Path) -> Path:
     ax.set_yticks(range(len(bars)), [name for name, _ in bars])
     ax.invert_yaxis()
     ax.set_xlim(0, 1.3)
-    ax.set_xlabel(f"coverage at threshold {report['threshold']:.2f} (precision in brackets)")
+    ax.set_xlabel("coverage at each variant's threshold (precision in brackets)")
     ax.set_title("Routing on held-out appeals: words alone and with the second opinion")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)

@@ -16,17 +16,20 @@ class RoutingSettings(CommonSettings):
 
     routing_port: int = Field(default=8002, ge=1, le=65535)
     # Below this confidence the appeal goes to the district dispatch centre's triage queue.
+    # Unset: the router's default for the evidence it has (0.55 on the words alone, 0.70 with
+    # the second opinion; docs/routing.md step 5). A value set here applies to both.
     routing_threshold: float | None = Field(default=None, ge=0, le=1)
     # Labelled appeals (dev-appeals.jsonl format) to train on besides the catalog.
     routing_training_data: Path | None = None
     # Learn at start-up from the corrections stored in the appeals database (manual
     # dispatches, coordinators' reassignments), so the router improves in the city it serves.
     routing_learn_from_history: bool = False
-    # A sentence encoder's second opinion for appeals the words alone would triage
-    # (docs/routing.md, step 6): +0.16 coverage on unseen wording at the same precision. It
-    # costs 10-50 ms of CPU per such appeal, ~90 MB, and ~6 s at the first start (the catalog's
-    # texts are encoded once, then kept in routing_embedding_cache); the words alone decide
-    # until it is ready.
+    # A sentence encoder's second opinion for appeals the words alone are not sure of
+    # (docs/routing.md, step 6): on the blind probes of session 10, coverage 0.65 -> 0.90 and
+    # the widest coverage at precision >= 0.99 0.38 -> 0.875. It costs ~1 ms of CPU per
+    # character of such an appeal (16 ms per appeal on dev), ~90 MB, ~6 s at the first start
+    # (the catalog's texts are encoded once, then kept in routing_embedding_cache) and ~2.5 s
+    # at every start (the linear read is fitted); the words alone decide until it is ready.
     routing_embeddings: bool = True
     # Default: <data_dir>/routing-embeddings.npz
     routing_embedding_cache: Path | None = None

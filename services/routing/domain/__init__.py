@@ -13,6 +13,7 @@ from .router import (
     Router,
     RouteRequest,
     RouterModelError,
+    default_threshold,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "RouterModelError",
     "check_catalog_change",
     "compare_catalogs",
+    "default_threshold",
 ]

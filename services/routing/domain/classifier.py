@@ -9,7 +9,8 @@ Two kinds of evidence are combined in log space:
 * the caller's denials: a matter whose keyword contains a denied topic (不是狗的问题) is
   penalised, because the caller has said it is not what the appeal is about;
 * on request (``second_opinion=True``), and only when an encoder was given: how close the text
-  is, in meaning, to each matter's nearest training text (``embedding.NearestExamples``).
+  is, in meaning, to each matter's training texts (``embedding.EmbeddingView``: the nearest
+  text, and a linear model fitted on the training texts' vectors).
 
 Before either sees the text, it is reduced to its *focus*: clauses that deny a topic (我说的不
 是垃圾的事情), asides (顺便说一下...) and references to earlier dispatches are dropped, and a
@@ -34,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from shared.city import MatterCatalog
 
-from .embedding import EmbeddingSettings, NearestExamples, TextEmbedder
+from .embedding import EmbeddingSettings, EmbeddingView, TextEmbedder
 from .lexicon import drop_passing_mentions, expand
 from .text import add_words, clauses, normalise, tokens
 
@@ -172,7 +173,7 @@ class MatterClassifier:
         # words from the first second and encodes these in the background).
         self._training_docs = [(d.text, label) for d, label in zip(docs, labels, strict=True)]
         self._embedder: TextEmbedder | None = None
-        self._nearest: NearestExamples | None = None
+        self._view: EmbeddingView | None = None
         if embedder is not None:
             self.enable_second_opinion(embedder, embedding_settings)
 
@@ -187,7 +188,7 @@ class MatterClassifier:
         # jieba's dictionary lives in the process, not in the pickle: teach it again, or a
         # loaded model would see 窨井盖 cut differently from how it was trained.
         state.setdefault("_embedder", None)
-        state.setdefault("_nearest", None)
+        state.setdefault("_view", None)
         state.setdefault("_training_docs", [])
         self.__dict__.update(state)
         add_words(self._jieba_words)
@@ -197,11 +198,16 @@ class MatterClassifier:
     @property
     def embedding_model(self) -> str | None:
         """The encoder whose vectors this classifier keeps, if any."""
-        return self._nearest.model if self._nearest is not None else None
+        return self._view.model if self._view is not None else None
+
+    @property
+    def ask_below(self) -> float:
+        """The words' confidence under which the second opinion is asked (its settings')."""
+        return (self._view.settings if self._view else EmbeddingSettings()).ask_below
 
     @property
     def has_second_opinion(self) -> bool:
-        return self._nearest is not None and self._embedder is not None
+        return self._view is not None and self._embedder is not None
 
     def enable_second_opinion(
         self, embedder: TextEmbedder, settings: EmbeddingSettings | None = None
@@ -211,7 +217,7 @@ class MatterClassifier:
         The raw texts are encoded, not the prepared ones: the encoder reads whole sentences,
         and the words removed for the bag of words (places, passing mentions) cost it nothing.
         """
-        nearest = NearestExamples(
+        view = EmbeddingView(
             embedder.embed_documents([text for text, _ in self._training_docs]),
             [label for _, label in self._training_docs],
             len(self.codes),
@@ -220,16 +226,16 @@ class MatterClassifier:
         )
         # The view before the encoder: has_second_opinion needs both, so a reader in another
         # thread sees either the old state or the complete new one.
-        self._nearest = nearest
+        self._view = view
         self._embedder = embedder
 
     def attach_embedder(self, embedder: TextEmbedder) -> None:
         """Give a loaded classifier its encoder back; it must be the model it was trained with."""
-        if self._nearest is None:
+        if self._view is None:
             raise ValueError("this classifier was trained without sentence embeddings")
-        if embedder.name != self._nearest.model:
+        if embedder.name != self._view.model:
             raise ValueError(
-                f"trained with embeddings of {self._nearest.model!r}, not {embedder.name!r}"
+                f"trained with embeddings of {self._view.model!r}, not {embedder.name!r}"
             )
         self._embedder = embedder
 
@@ -317,9 +323,9 @@ class MatterClassifier:
             for i, keywords in enumerate(self._matter_keywords):
                 if any(topic in k for k in keywords):
                     combined[i] -= self.settings.denial_penalty
-        if second_opinion and self._nearest is not None and self._embedder is not None:
+        if second_opinion and self._view is not None and self._embedder is not None:
             query = self._embedder.embed_query(focused)
-            combined += self._nearest.settings.weight * self._nearest.log_distribution(query)
+            combined += self._view.evidence(query)
         combined -= combined.max()
         probs = np.exp(combined)
         probs /= probs.sum()

@@ -5,7 +5,9 @@ not the hotline's work: it is transferred at once. The lexicon below is language
 city data; the catalog's out-of-scope matters (``out_of_scope: true``) add their own keywords
 as *weak* evidence that needs the classifier's agreement. A mention that is hypothetical
 (这要是着火了怎么办), past (上周我父亲摔倒), or about someone else's case does not count: only its
-clause is ignored, not the whole appeal.
+clause is ignored, not the whole appeal. Smoke without a word of fire, in an appeal that names an
+everyday source of smoke (a restaurant's fumes, a barbecue), is weak evidence; a door forced by
+a guard or a locksmith to let someone out is a rescue, not a break-in.
 
 Danger to life or property (someone trapped in a lift, a branch about to fall on people) raises
 a matter's urgency to ``urgent`` without making it an emergency.
@@ -66,7 +68,11 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"[^，。]{0,6}(?:门锁|锁头|锁芯)|"
         r"翻窗进|爬窗进|小偷[^，。]{0,4}(?:在|正)|飞车抢|"
         # a snatch told by what was done: 一把扯掉她的手机就往弄堂里跑
-        r"(?:抢|扯|拽|夺)(?:走|掉|了|过)?[^，。]{0,10}(?:手机|包|项链|钱包|金链)[^，。]{0,8}(?:跑|逃|溜)",
+        r"(?:抢|扯|拽|夺)(?:走|掉|了|过)?[^，。]{0,10}(?:手机|包|项链|钱包|金链)[^，。]{0,8}(?:跑|逃|溜)|"
+        # a snatch going on (在抢一个女的包) and a car broken into now (车窗砸开, 正在往里翻东西)
+        r"(?:在|正在)抢[^，。]{0,8}(?:手机|包|项链|钱包|金链|钱)|"
+        r"(?:车窗|车玻璃|汽车玻璃|车子?的?玻璃)[^，。]{0,3}(?:敲|砸)(?:碎|破|烂|开)|"
+        r"(?:敲|砸)(?:碎|破|烂|开)?[^，。]{0,6}(?:车窗|车玻璃)|正在[^，。]{0,4}(?:翻|掏)东西",
         r"robb|burglar|break(?:ing)? in|broke in|breaking into|thief|stealing|mugg|assault|"
         r"stabb|\bknife\b|\bgun\b|fighting|attacking",
     ),
@@ -101,6 +107,19 @@ _NOT_LIVE = re.compile(
     r"\bif\b|in case|last (?:week|month|year)|ago|drill|hazard|risk"
 )
 
+# Smoke with an everyday source named in the appeal (a restaurant's fumes blown in through the
+# window, a barbecue, a chimney) is a fumes complaint before it is a fire. Smoke alone, without
+# a word of fire, is then only weak evidence: the classifier must agree, or a person checks.
+_SMOKE_ONLY = re.compile(r"^[^火烧燃爆]*烟[^火烧燃爆]*$|^smoke")
+_SMOKE_SOURCE = re.compile(
+    r"油烟|排风|排烟|抽风机|烟道|烟囱|烧烤|烤肉|烤串|炭火|饭店|餐馆|饭馆|厨房的?排|抽烟|吸烟|香烟|"
+    r"barbecue|bbq|restaurant|kitchen exhaust|cigarette"
+)
+# Forcing a door or a lift open to get someone out is a rescue, not a break-in.
+_RESCUER = re.compile(
+    r"保安|物业|消防员|消防队|维修|师傅|开锁|民警|警察|救援|救出|firefighter|rescue"
+)
+
 _DANGER = re.compile(
     r"困在|被困|关在.{0,4}里|里面关着|卡在.{0,6}中间|随时(?:会|可能|要)|摇摇欲坠|"
     r"快要?塌|塌下来|倒塌|压到人|砸伤|触电|漏电|电线(?:掉|落|垂)|燃气泄漏|煤气泄漏|"
@@ -123,11 +142,22 @@ def detect_emergency(
     out-of-scope matter with that number.
     """
     live = _live_clauses(text, _NOT_LIVE)
+    smoke_source = _SMOKE_SOURCE.search(normalise(text))
+    weak: EmergencySignal | None = None
     for number, pattern in _LEXICON.items():
         for clause in live:
             match = pattern.search(clause)
-            if match:
-                return EmergencySignal(number, match.group(0), strong=True)
+            if not match:
+                continue
+            evidence = match.group(0)
+            if number == "110" and "撬" in evidence and _RESCUER.search(clause):
+                continue
+            if number == "119" and smoke_source and _SMOKE_ONLY.search(evidence):
+                weak = weak or EmergencySignal(number, evidence, strong=False)
+                continue
+            return EmergencySignal(number, evidence, strong=True)
+    if weak is not None:
+        return weak
     for number, words in (catalog_keywords or {}).items():
         for clause in live:
             for word in words:

@@ -14,9 +14,15 @@ Steps, in order:
    probability and its margin over the runner-up outcome, times the placement's confidence;
    otherwise, or when the place is unknown, or on the second return (退单), triage to the
    district dispatch centre (区12345调度中心) instead of guessing.
-6. second opinion: when the words alone would triage a placed appeal for want of confidence
-   and the router has a sentence encoder, steps 1-5 run once more with the embedding view
-   added to the classifier (``embedding``); that decision stands, whichever way it goes.
+6. second opinion: when the words alone are not sure of a placed appeal (confidence below
+   ``EmbeddingSettings.ask_below``, above the threshold too) and the router has a sentence
+   encoder, steps 1-5 run once more with the embedding view added to the classifier
+   (``embedding``); that decision stands, whichever way it goes.
+
+The threshold belongs to the score: the words' and the words-with-embeddings' confidences are
+read on different scales, so each has its own default (``DEFAULT_THRESHOLD``,
+``SECOND_OPINION_THRESHOLD``), and a router uses the one of the evidence it has, unless it was
+given a threshold.
 
 ``Router.route`` never raises on bad input: it triages and says why. The router is built from
 the city's data files only (``Router.from_city``); nothing about a particular city is coded here.
@@ -43,17 +49,23 @@ from .text import normalise
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "SECOND_OPINION_THRESHOLD",
     "LabelledAppeal",
     "RouteOutcome",
     "RouteRequest",
     "Router",
     "RouterModelError",
+    "default_threshold",
 ]
 
 SECOND_OPINION = "matter: second opinion"  # how a decision's reasons say it was asked (step 6)
-DEFAULT_THRESHOLD = 0.55  # chosen on the cross-validated curve (docs/routing.md)
+# Dispatch thresholds, chosen on the measured curves (docs/routing.md): for the words alone
+# (dev cross-validation), and for the words with the second opinion (the widest coverage at
+# precision >= 0.99 on the pooled probes 1-8, where dev cross-validation stays >= 0.99 too).
+DEFAULT_THRESHOLD = 0.55
+SECOND_OPINION_THRESHOLD = 0.70
 MAX_TEXT = 5000  # characters; longer texts are cut (a pasted document is not an appeal)
-_MODEL_FORMAT = 2  # 2: ClassifierSettings gained denial_penalty
+_MODEL_FORMAT = 3  # 2: ClassifierSettings gained denial_penalty; 3: the embeddings' linear read
 
 
 class RouterModelError(ValueError):
@@ -136,11 +148,11 @@ class Router:
         classifier: MatterClassifier,
         gazetteer: Gazetteer,
         *,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         default_dispatch_center: str | None = None,
         second_opinion_below: float | None = None,
     ) -> None:
-        if not 0.0 <= threshold <= 1.0:
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], not {threshold}")
         if second_opinion_below is not None and not 0.0 <= second_opinion_below <= 1.0:
             raise ValueError(f"second_opinion_below must lie in [0, 1], not {second_opinion_below}")
@@ -149,14 +161,13 @@ class Router:
         self.city = city
         self.classifier = classifier
         self.gazetteer = gazetteer
-        self.threshold = threshold
-        # The words' confidence under which the embedding view is asked (step 6). It is the
-        # threshold, except in evaluation: there routers run at threshold 0 so that one run
-        # gives every threshold's figures, and the second opinion must still be asked where
-        # the threshold under evaluation would triage.
-        self.second_opinion_below = (
-            threshold if second_opinion_below is None else second_opinion_below
-        )
+        # None: the default of the evidence in use (``threshold``), which changes when the
+        # worker enables the second opinion after its first seconds on the words alone.
+        self._threshold = threshold
+        # The words' confidence under which the embedding view is asked (step 6); None: the
+        # embedding settings' ``ask_below``. Evaluation routers run at threshold 0 (one run
+        # gives every threshold's figures) and ask exactly where a deployed router would.
+        self.second_opinion_below = second_opinion_below
         centers = [d.dispatch_center for d in city.jurisdiction.districts]
         if default_dispatch_center is not None and default_dispatch_center not in centers:
             raise ValueError(f"{default_dispatch_center} is no district's dispatch centre")
@@ -174,6 +185,13 @@ class Router:
                 self._emergency_matters.setdefault(number, matter.code)
         self._assignments: dict[tuple[str, str | None, frozenset[str]], Assignment] = {}
 
+    @property
+    def threshold(self) -> float:
+        """The dispatch threshold: the one given, else the default for the evidence in use."""
+        if self._threshold is not None:
+            return self._threshold
+        return default_threshold(second_opinion=self.classifier.has_second_opinion)
+
     # ------------------------------------------------------------------ construction
 
     @classmethod
@@ -182,7 +200,7 @@ class Router:
         city: City,
         *,
         training: Iterable[LabelledAppeal] = (),
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         settings: ClassifierSettings | None = None,
         default_dispatch_center: str | None = None,
         embedder: TextEmbedder | None = None,
@@ -227,7 +245,7 @@ class Router:
             "format": _MODEL_FORMAT,
             "catalog": _catalog_fingerprint(self.city),
             "classifier": self.classifier,
-            "threshold": self.threshold,
+            "threshold": self._threshold,
         }
         Path(path).write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -264,7 +282,7 @@ class Router:
             city,
             classifier,
             Gazetteer(city.jurisdiction),
-            threshold=payload["threshold"] if threshold is None else threshold,
+            threshold=payload.get("threshold") if threshold is None else threshold,
         )
 
     def enable_second_opinion(
@@ -315,13 +333,18 @@ class Router:
         """
         return (
             self.classifier.has_second_opinion
-            and outcome.confidence < self.second_opinion_below
+            and outcome.confidence < self._ask_below()
             and outcome.transfer is None
             and outcome.street is not None
             and request.matter_hint not in self._matters
             and request.return_count < 2
             and bool(request.text.strip())
         )
+
+    def _ask_below(self) -> float:
+        if self.second_opinion_below is not None:
+            return self.second_opinion_below
+        return self.classifier.ask_below
 
     def _triage_only(self, reason: str) -> RouteOutcome:
         return RouteOutcome(
@@ -627,6 +650,11 @@ class Router:
             reasons=tuple(draft.reasons),
             candidates=(),
         )
+
+
+def default_threshold(*, second_opinion: bool) -> float:
+    """The dispatch threshold chosen for the words alone, or with the second opinion."""
+    return SECOND_OPINION_THRESHOLD if second_opinion else DEFAULT_THRESHOLD
 
 
 def _check_request(request: Any) -> str | None:

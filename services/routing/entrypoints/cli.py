@@ -210,13 +210,23 @@ def _read(path: str) -> list[AppealRecord]:
         raise _UsageError(str(exc)) from None
 
 
-def _threshold(args: argparse.Namespace) -> float:
-    from services.routing.domain.router import DEFAULT_THRESHOLD
-
-    value = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+def _threshold(args: argparse.Namespace) -> float | None:
+    """--threshold, checked; None when not given (the router's default for its evidence)."""
+    value = args.threshold
+    if value is None:
+        return None
     if not 0.0 <= value <= 1.0:
         raise _UsageError(f"--threshold must lie in [0, 1], not {value}")
     return float(value)
+
+
+def _judged_threshold(args: argparse.Namespace, embedder: TextEmbedder | None) -> float:
+    """The threshold an evaluation reads its figures at: --threshold, else the router's default
+    for the evidence it has (the words alone, or with the second opinion)."""
+    from services.routing.domain.router import default_threshold
+
+    given = _threshold(args)
+    return default_threshold(second_opinion=embedder is not None) if given is None else given
 
 
 def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]) -> Router:
@@ -295,18 +305,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     labelled = [r for r in records if r.expected]
     if len(labelled) < args.folds:
         raise _UsageError(f"{args.data}: {len(labelled)} labelled appeals < {args.folds} folds")
-    threshold = _threshold(args)
-
     embedder = _embedder(args)
+    threshold = _judged_threshold(args, embedder)
 
     def factory(examples: Sequence[LabelledAppeal]) -> Router:
-        return Router.from_city(
-            city,
-            training=examples,
-            threshold=0.0,
-            embedder=embedder,
-            second_opinion_below=threshold,
-        )
+        # Threshold 0: every threshold's figures from one run; the second opinion is asked
+        # where a deployed router would ask it (its own setting, not the threshold).
+        return Router.from_city(city, training=examples, threshold=0.0, embedder=embedder)
 
     started = time.perf_counter()
     seeds = list(dict.fromkeys(args.seeds))
@@ -429,7 +434,6 @@ def _cmd_heldout(args: argparse.Namespace) -> int:
     from services.routing.domain.router import Router
 
     city = _load_city(args)
-    threshold = _threshold(args)
     files = {Path(path).stem: [r for r in _read(path) if r.expected] for path in args.data}
     if not any(files.values()):
         raise _UsageError("no labelled appeal (with 'expected') in the --data files")
@@ -438,13 +442,13 @@ def _cmd_heldout(args: argparse.Namespace) -> int:
     embedder = _embedder(args)
     if embedder is not None:
         variants["second opinion"] = embedder
-    report: dict[str, Any] = {"threshold": threshold, "training": len(training), "variants": {}}
+    report: dict[str, Any] = {"training": len(training), "variants": {}}
     for variant, encoder in variants.items():
-        # Threshold 0 so the widest coverage at 0.99 can be read; the second opinion is asked
-        # where the judged threshold would triage, as in eval.
-        router = Router.from_city(
-            city, training=training, threshold=0.0, embedder=encoder, second_opinion_below=threshold
-        )
+        # Each variant is judged at its own threshold (its default unless --threshold); the
+        # router runs at 0 so the widest coverage at 0.99 can be read, and asks the second
+        # opinion where a deployed router would, as in eval.
+        threshold = _judged_threshold(args, encoder)
+        router = Router.from_city(city, training=training, threshold=0.0, embedder=encoder)
         rows: dict[str, Any] = {}
         pooled_cases: list[Any] = []
         pooled: list[RouteOutcome] = []
@@ -459,7 +463,11 @@ def _cmd_heldout(args: argparse.Namespace) -> int:
         per_appeal = (time.process_time() - cpu) / len(pooled) * 1000
         if len(rows) > 1:
             rows["pooled"] = held_out(pooled_cases, pooled, city.catalog, threshold)
-        report["variants"][variant] = {"files": rows, "cpu_ms_per_appeal": round(per_appeal, 2)}
+        report["variants"][variant] = {
+            "threshold": threshold,
+            "files": rows,
+            "cpu_ms_per_appeal": round(per_appeal, 2),
+        }
         print(f"{variant} (threshold {threshold:.2f}; {per_appeal:.2f} ms CPU per appeal)")
         for name, row in rows.items():
             best = row["best_coverage_at_0_99"]

@@ -173,3 +173,65 @@ def test_flat_tyres_and_fears_of_fire_are_not_emergencies(text: str) -> None:
 def test_a_person_without_breath_and_a_real_fire_still_are(text: str, number: str) -> None:
     signal = detect_emergency(text)
     assert signal is not None and signal.transfer == number and signal.strong
+
+
+# probe9 (session 10), read after its blind measurement: a restaurant's fumes blown into a
+# bedroom (窗子一开屋里全是烟) was transferred to 119, and a lift's door forced open by the
+# guard to let a neighbour out (保安撬开的) to 110. The rules are general, tested both ways.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下烤肉店的排风机对着我家窗口，窗子一开屋里全是烟，窗帘都熏黄了",
+        "隔壁饭店油烟太大，每天晚上楼道里全是烟，呛得咳嗽",
+    ],
+)
+def test_smoke_from_an_everyday_source_is_only_weak_evidence(text: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == "119" and not signal.strong
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("楼下饭店着火了，油烟机那里窜出火苗", "119"),  # fire words: a fire, fumes or not
+        ("家里全是烟，不知道哪里烧起来了", "119"),  # smoke with no everyday source
+        ("有人在撬我家的门，保安也不在", "110"),  # the guard is absent: not a rescue
+    ],
+)
+def test_a_fire_beside_fumes_and_a_break_in_with_no_rescuer_still_transfer(
+    text: str, number: str
+) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == number and signal.strong
+
+
+def test_a_door_forced_by_a_rescuer_is_not_a_break_in() -> None:
+    assert detect_emergency("邻居被关在电梯里，后来是物业保安撬开的，人已经出来了") is None
+    assert detect_emergency("消防员撬开门把老人救出来了") is None
+
+
+# probe9 and probe10 (session 10), read after their blind measurement: three crimes in progress
+# told by what is being done, which the words alone triaged (the second opinion transferred them).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "马路边上有两个男的，刚刚把一部停着的小汽车玻璃敲碎了，正在往里面翻东西",
+        "弄堂口有个男的在抢一个女的包，女的拉牢不放",
+        "门口现在有个人在砸一辆车的车窗往里掏东西",
+    ],
+)
+def test_a_snatch_and_a_car_broken_into_now_go_to_110(text: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == "110" and signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "昨天晚上我的车窗被人砸了，东西被偷了，想问问小区监控",  # past: a report, not now
+        "商场门口天天有人抢着发传单，烦死了",
+    ],
+)
+def test_a_past_break_in_and_a_rush_for_leaflets_are_not_crimes_in_progress(text: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is None or not signal.strong

@@ -16,8 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.routing.domain.embedding import EmbeddingSettings, NearestExamples
-from services.routing.domain.router import Router, RouteRequest, RouterModelError
+from services.routing.domain.embedding import EmbeddingSettings, EmbeddingView
+from services.routing.domain.router import (
+    DEFAULT_THRESHOLD,
+    SECOND_OPINION_THRESHOLD,
+    Router,
+    RouteRequest,
+    RouterModelError,
+)
 from shared.city import City
 
 DIM = 64
@@ -62,7 +68,7 @@ SCALE = RouteRequest("楼下水果店的秤有问题，买两斤只有一斤六�
 
 def test_nearest_examples_take_each_matters_most_similar_text() -> None:
     vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
-    view = NearestExamples(vectors, [0, 0, 1], 3, "m", EmbeddingSettings(temperature=0.1))
+    view = EmbeddingView(vectors, [0, 0, 1], 3, "m", EmbeddingSettings(temperature=0.1))
     sims = view.similarities(np.array([0.6, 0.8]))
     assert sims.tolist() == pytest.approx([1.0, 0.8, -1.0])  # matter 2 has no text
     log_p = view.log_distribution(np.array([0.6, 0.8]))
@@ -70,14 +76,64 @@ def test_nearest_examples_take_each_matters_most_similar_text() -> None:
     assert np.argmax(log_p) == 0 and log_p[0] - log_p[1] == pytest.approx(0.2 / 0.1)
 
 
-def test_nearest_examples_refuse_mismatched_shapes() -> None:
+def test_embedding_view_refuses_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="one vector per training text"):
-        NearestExamples(np.zeros((2, 4)), [0], 1, "m")
+        EmbeddingView(np.zeros((2, 4)), [0], 1, "m")
     with pytest.raises(ValueError, match="outside the catalog"):
-        NearestExamples(np.zeros((1, 4)), [5], 2, "m")
-    view = NearestExamples(np.zeros((1, 4)), [0], 1, "m")
+        EmbeddingView(np.zeros((1, 4)), [5], 2, "m")
+    view = EmbeddingView(np.zeros((1, 4)), [0], 1, "m")
     with pytest.raises(ValueError, match="expected \\(4,\\)"):
         view.similarities(np.zeros(3))
+
+
+def _clusters() -> tuple[np.ndarray, list[int]]:
+    """Three matters' texts, each matter a cluster around its own direction (matter 3: none)."""
+    rng = np.random.default_rng(7)
+    centres = np.eye(3, 8)
+    vectors, labels = [], []
+    for matter in range(3):
+        for _ in range(6):
+            v = centres[matter] + rng.normal(0, 0.15, 8)
+            vectors.append(v / np.linalg.norm(v))
+            labels.append(matter)
+    return np.array(vectors), labels
+
+
+def test_the_linear_read_separates_the_matters_and_leaves_untrained_ones_out() -> None:
+    vectors, labels = _clusters()
+    view = EmbeddingView(vectors, labels, 4, "m")
+    query = np.eye(3, 8)[1]
+    linear = view.linear_log_distribution(query)
+    assert linear is not None and linear.shape == (4,)
+    assert np.argmax(linear) == 1
+    assert np.exp(linear[:3]).sum() == pytest.approx(1.0)  # the untrained matter: ~0
+    assert linear[3] == -30.0
+    with pytest.raises(ValueError, match="expected \\(8,\\)"):
+        view.linear_log_distribution(np.zeros(3))
+
+
+def test_the_evidence_adds_both_reads_with_their_weights() -> None:
+    vectors, labels = _clusters()
+    query = np.eye(3, 8)[2]
+    both = EmbeddingView(vectors, labels, 4, "m", EmbeddingSettings(linear_weight=0.5))
+    nearest = both.log_distribution(query)
+    linear = both.linear_log_distribution(query)
+    assert linear is not None
+    np.testing.assert_allclose(both.evidence(query), nearest + 0.5 * linear)
+    alone = EmbeddingView(vectors, labels, 4, "m", EmbeddingSettings(linear_weight=0.0))
+    np.testing.assert_allclose(alone.evidence(query), nearest)
+
+
+def test_two_matters_are_read_by_one_column_of_log_odds_and_one_by_nearest_text_alone() -> None:
+    vectors, labels = _clusters()
+    two = [i for i, label in enumerate(labels) if label < 2]
+    view = EmbeddingView(vectors[two], [labels[i] for i in two], 2, "m")
+    linear = view.linear_log_distribution(np.eye(3, 8)[0])
+    assert linear is not None and np.argmax(linear) == 0
+    assert np.exp(linear).sum() == pytest.approx(1.0)
+    one = EmbeddingView(vectors[:6], labels[:6], 2, "m")  # one matter: nothing to separate
+    assert one.linear_log_distribution(np.eye(3, 8)[0]) is None
+    np.testing.assert_allclose(one.evidence(np.eye(3, 8)[0]), one.log_distribution(np.eye(3, 8)[0]))
 
 
 # ---------------------------------------------------------------------- the router
@@ -136,15 +192,40 @@ def test_a_failing_encoder_leaves_the_words_decision(city: City) -> None:
     assert "second opinion failed (RuntimeError: encoder went away)" in outcome.reasons[-1]
 
 
-def test_evaluation_asks_below_the_threshold_it_judges(city: City) -> None:
+def test_evaluation_asks_where_a_deployed_router_would(city: City) -> None:
     # Routers in evaluation run at threshold 0 (every threshold read from one run); the
-    # second opinion must still be asked where the judged threshold would triage.
+    # second opinion is still asked below its own setting, not below the threshold.
     embedder = ConceptEmbedder()
-    router = Router.from_city(city, embedder=embedder, threshold=0.0, second_opinion_below=0.55)
+    router = Router.from_city(city, embedder=embedder, threshold=0.0)
+    embedder.queries.clear()
     outcome = router.route(SCALE)
     assert outcome.unit == "JA-JAS-MS" and embedder.queries
+    never = Router.from_city(city, embedder=ConceptEmbedder(), second_opinion_below=0.0)
+    assert never.route(SCALE).triage
     with pytest.raises(ValueError, match="second_opinion_below"):
         Router.from_city(city, second_opinion_below=1.5)
+
+
+def test_a_sure_but_not_certain_decision_is_read_again(city: City) -> None:
+    # The words are sometimes sure and wrong: the encoder is asked up to ``ask_below`` (0.9),
+    # above the threshold, so that a second reading can pull such an appeal back.
+    text = "华山路二百五十号对面人行道上有个井盖翘起来了"
+    words = Router.from_city(city).route(RouteRequest(text, "华山路250号"))
+    embedder = ConceptEmbedder()
+    router = Router.from_city(city, embedder=embedder, second_opinion_below=1.0)
+    embedder.queries.clear()
+    outcome = router.route(RouteRequest(text, "华山路250号"))
+    assert words.confidence < 1.0 and embedder.queries
+    assert any("second opinion" in r for r in outcome.reasons)
+
+
+def test_the_threshold_follows_the_evidence_in_use_unless_one_was_given(city: City) -> None:
+    router = Router.from_city(city)
+    assert router.threshold == DEFAULT_THRESHOLD
+    router.enable_second_opinion(ConceptEmbedder())
+    assert router.threshold == SECOND_OPINION_THRESHOLD > DEFAULT_THRESHOLD
+    given = Router.from_city(city, threshold=0.6, embedder=ConceptEmbedder())
+    assert given.threshold == 0.6
 
 
 def test_a_saved_model_keeps_its_vectors_and_needs_the_same_encoder(
