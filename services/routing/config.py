@@ -16,7 +16,7 @@ class RoutingSettings(CommonSettings):
 
     routing_port: int = Field(default=8002, ge=1, le=65535)
     # Below this confidence the appeal goes to the district dispatch centre's triage queue.
-    # Unset: the router's default for the evidence it has (0.55 on the words alone, 0.70 with
+    # Unset: the router's default for the evidence it has (0.55 on the words alone, 0.75 with
     # the second opinion; docs/routing.md step 5). A value set here applies to both.
     routing_threshold: float | None = Field(default=None, ge=0, le=1)
     # Labelled appeals (dev-appeals.jsonl format) to train on besides the catalog.

@@ -65,18 +65,22 @@ def test_training_vectors_are_kept_and_reused(
     assert E5Embedder(cache=cache).embed_documents(["路灯不亮"]).shape == (1, 384)
 
 
-# Each router at its default threshold (words 0.55, with the second opinion 0.70). probe7 and
-# probe8 were blind for session 8's second opinion; probe9 and probe10 were blind for session
-# 10's (the linear read of the vectors, asked below 0.9): measured once, before they were read,
-# at 0.9615 / 0.8667 and 0.9821 / 0.9333 (their emergencies were read and fixed afterwards).
-# Session 10's figures for probe7 and probe8: 1.000 / 0.895 and 0.980 / 0.817.
+# Each router at its default threshold (words 0.55, with the second opinion 0.75). probe7 and
+# probe8 were blind for session 8's second opinion; probe9 and probe10 for session 10's (the
+# linear read of the vectors, asked below 0.9), measured once at t = 0.70 before they were read;
+# probe11 and probe12 for session 10's threshold of 0.75, chosen on probes 1-10 and dev. Their
+# emergencies were read afterwards. Session 10's figures at 0.75: probe7 1.000 / 0.895, probe8
+# 0.979 / 0.800, probe9 1.000 / 0.833, probe10 0.982 / 0.917, probe11 1.000 / 0.917 and probe12
+# 0.935 / 0.767 (written with neighbouring matters side by side).
 @pytest.mark.parametrize(
     ("probe", "words_below", "coverage", "precision", "emergencies"),
     [
         ("probe7", 0.60, 0.85, 0.98, 3),
-        ("probe8", 0.60, 0.78, 0.96, 4),
-        ("probe9", 0.60, 0.82, 0.95, 4),
-        ("probe10", 0.80, 0.90, 0.97, 4),
+        ("probe8", 0.60, 0.76, 0.96, 4),
+        ("probe9", 0.60, 0.80, 0.97, 4),
+        ("probe10", 0.80, 0.88, 0.97, 4),
+        ("probe11", 0.70, 0.88, 0.98, 4),
+        ("probe12", 0.60, 0.72, 0.92, 4),
     ],
 )
 def test_blind_probes_with_the_second_opinion(
@@ -126,7 +130,7 @@ def test_heldout_compares_the_words_with_the_second_opinion(
             "--train", str(city / "dev-appeals.jsonl"), "--report", str(report)]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "words (threshold 0.55;" in out and "second opinion (threshold 0.70;" in out
+    assert "words (threshold 0.55;" in out and "second opinion (threshold 0.75;" in out
     variants = orjson.loads(report.read_bytes())["variants"]
     words, both = (variants[v]["files"]["probe7-appeals"] for v in ("words", "second opinion"))
     assert both["coverage"] > words["coverage"] and both["precision"] >= 0.98

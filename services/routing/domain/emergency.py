@@ -71,8 +71,10 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"(?:抢|扯|拽|夺)(?:走|掉|了|过)?[^，。]{0,10}(?:手机|包|项链|钱包|金链)[^，。]{0,8}(?:跑|逃|溜)|"
         # a snatch going on (在抢一个女的包) and a car broken into now (车窗砸开, 正在往里翻东西)
         r"(?:在|正在)抢[^，。]{0,8}(?:手机|包|项链|钱包|金链|钱)|"
+        r"(?:手机|包|项链|钱包|金链)(?:给|被)?(?:扯|抢|拽|夺)(?:走|掉)|"
         r"(?:车窗|车玻璃|汽车玻璃|车子?的?玻璃)[^，。]{0,3}(?:敲|砸)(?:碎|破|烂|开)|"
-        r"(?:敲|砸)(?:碎|破|烂|开)?[^，。]{0,6}(?:车窗|车玻璃)|正在[^，。]{0,4}(?:翻|掏)东西",
+        r"(?:敲|砸)(?:碎|破|烂|开)?[^，。]{0,10}车[^，。]{0,3}(?:窗|玻璃)|"
+        r"(?:正在|正|在)[^，。]{0,4}(?:翻|掏)东西|(?:往|朝)(?:车)?里(?:面|头)?(?:翻|掏)东西",
         r"robb|burglar|break(?:ing)? in|broke in|breaking into|thief|stealing|mugg|assault|"
         r"stabb|\bknife\b|\bgun\b|fighting|attacking",
     ),
@@ -104,6 +106,8 @@ _NOT_LIVE = re.compile(
     r"演习|培训|宣传|电视|新闻|听说|别的地方|(?<!是)不是|没有着火|可能会|会(?:着火|起火|烧)|"
     # 真烧起来 / 真要出事: "should it really catch fire", a fear, not a fire.
     r"真要?(?:烧|着火|起火|出事|出了事)|到时候|哪天|真怕|生怕|就怕|"
+    # Habits (经常被人砸车窗): a pattern to prevent, not something happening now.
+    r"经常|常常|时常|三天两头|动不动|"
     r"\bif\b|in case|last (?:week|month|year)|ago|drill|hazard|risk"
 )
 

@@ -218,6 +218,10 @@ def test_a_door_forced_by_a_rescuer_is_not_a_break_in() -> None:
         "马路边上有两个男的，刚刚把一部停着的小汽车玻璃敲碎了，正在往里面翻东西",
         "弄堂口有个男的在抢一个女的包，女的拉牢不放",
         "门口现在有个人在砸一辆车的车窗往里掏东西",
+        # probes 11 and 12, read after their blind measurement: the same, told other ways
+        "看到两个人正拿锤子敲路边一辆轿车的玻璃往里面掏东西，已经敲碎了一扇",
+        "刚刚看到一名男子把一位女士的挎包扯走，正往西边跑",
+        "有个戴帽子的男的正拿砖头砸一辆黑色轿车的车窗，已经砸开一扇了",
     ],
 )
 def test_a_snatch_and_a_car_broken_into_now_go_to_110(text: str) -> None:
@@ -230,6 +234,8 @@ def test_a_snatch_and_a_car_broken_into_now_go_to_110(text: str) -> None:
     [
         "昨天晚上我的车窗被人砸了，东西被偷了，想问问小区监控",  # past: a report, not now
         "商场门口天天有人抢着发传单，烦死了",
+        "上个月我的包被扯走了，派出所到现在没消息",  # past
+        "小区里的车经常被人砸车窗，能不能多装几个摄像头",  # a pattern of the past, no now
     ],
 )
 def test_a_past_break_in_and_a_rush_for_leaflets_are_not_crimes_in_progress(text: str) -> None:
