@@ -339,10 +339,14 @@ def heldout_bars(report: dict[str, Any]) -> list[tuple[str, list[tuple[str, floa
     ]
 
 
-def draw_heldout_chart(report: dict[str, Any], out: Path) -> Path:
-    """``appeals routing heldout --chart``: coverage per probe file, words alone vs second
-    opinion; coverage is the bar, precision is written on it (coverage bought with wrong
-    dispatches is no gain)."""
+def draw_heldout_chart(
+    report: dict[str, Any],
+    out: Path,
+    title: str = "Routing on held-out appeals: words alone and with the second opinion",
+) -> Path:
+    """``appeals routing heldout --chart``: coverage per probe file and variant (words alone vs
+    second opinion, or any variants a report names); coverage is the bar, precision is written
+    on it (coverage bought with wrong dispatches is no gain)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -352,7 +356,7 @@ def draw_heldout_chart(report: dict[str, Any], out: Path) -> Path:
     labels = list(report["variants"])
     thresholds = [f"{v['threshold']:.2f}" for v in report["variants"].values()]
     height = 0.8 / max(len(labels), 1)
-    fig, ax = plt.subplots(figsize=(8.5, 0.75 * len(bars) + 1.8))
+    fig, ax = plt.subplots(figsize=(8.5, 0.75 * len(bars) + 2.0 + 0.2 * len(labels)))
     for i, label in enumerate(labels):
         rows = [(r, next((b for b in group if b[0] == label), None)) for r, (_, group) in
                 enumerate(bars)]  # fmt: skip
@@ -362,13 +366,15 @@ def draw_heldout_chart(report: dict[str, Any], out: Path) -> Path:
         ax.bar_label(drawn, labels=[f"{b[1]:.2f} (precision {b[2]:.3f})" for _, b in rows if b],
                      fontsize=7, padding=2)  # fmt: skip
     ax.axvline(TARGET_COVERAGE, color="grey", linestyle="--", linewidth=1)
-    ax.text(TARGET_COVERAGE, -0.7, " target 0.90", fontsize=7, color="grey")
+    # Below the last row: above the first it would run into the title when rows are few.
+    ax.text(TARGET_COVERAGE, len(bars) - 0.45, " target 0.90", fontsize=7, color="grey")
     ax.set_yticks(range(len(bars)), [name for name, _ in bars])
     ax.invert_yaxis()
     ax.set_xlim(0, 1.3)
     ax.set_xlabel("coverage at each variant's threshold (precision in brackets)")
-    ax.set_title("Routing on held-out appeals: words alone and with the second opinion")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
+    # Below the axes: inside, it covers the last rows' bars and labels.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, out)
 

@@ -5,7 +5,7 @@ Subcommands (each takes ``--jurisdiction`` and ``--matters``, defaulting to
 
     appeals routing route   --data appeals.jsonl [--train labelled.jsonl] [--model M]
     appeals routing eval    --data dev.jsonl [--folds 5] [--seeds 8 1 2 3] [--report out.json]
-    appeals routing heldout --data probe*.jsonl --train dev.jsonl [--report r.json] [--chart c.png]
+    appeals routing heldout --data probe*.jsonl --train dev.jsonl [--train more.jsonl ...]
     appeals routing explain "楼下烧烤店油烟很大" [--address A] [--lon X --lat Y]
     appeals routing train   --data labelled.jsonl [--out model.pkl]
     appeals routing replay  --matters-new NEW.yaml --data appeals.jsonl [--report out.json]
@@ -109,7 +109,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = commands.add_parser("route", help="route every appeal of a JSONL file; JSON lines out")
     city_args(p)
     p.add_argument("--data", required=True, help="appeals, one JSON object a line")
-    p.add_argument("--train", help="labelled appeals to train on as well (JSONL)")
+    p.add_argument(
+        "--train",
+        action="append",
+        help="labelled appeals to train on as well (JSONL; repeat for several files)",
+    )
     p.add_argument("--model", help="a model saved by 'routing train'")
     p.set_defaults(func=_cmd_route)
 
@@ -133,7 +137,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     city_args(p)
     p.add_argument("--data", required=True, nargs="+", help="held-out labelled appeals (JSONL)")
-    p.add_argument("--train", help="labelled appeals to train on as well (JSONL)")
+    p.add_argument(
+        "--train",
+        action="append",
+        help="labelled appeals to train on as well (JSONL; repeat for several files)",
+    )
     p.add_argument("--report", help="write the figures as JSON here")
     p.add_argument("--chart", help="draw coverage and precision per file (PNG) here")
     p.set_defaults(func=_cmd_heldout)
@@ -147,7 +155,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--matter-hint")
     p.add_argument("--exclude", action="append", default=[], help="a unit that returned it")
     p.add_argument("--return-count", type=int, default=0)
-    p.add_argument("--train", help="labelled appeals to train on as well (JSONL)")
+    p.add_argument(
+        "--train",
+        action="append",
+        help="labelled appeals to train on as well (JSONL; repeat for several files)",
+    )
     p.add_argument("--model", help="a model saved by 'routing train'")
     p.set_defaults(func=_cmd_explain)
 
@@ -173,7 +185,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the proposed matters.yaml",
     )
     p.add_argument("--data", required=True, help="stored appeals (JSONL)")
-    p.add_argument("--train", help="labelled appeals to train both routers on (JSONL)")
+    p.add_argument(
+        "--train",
+        action="append",
+        help="labelled appeals to train both routers on (JSONL; repeat for several files)",
+    )
     p.add_argument("--report", help="write the full report as JSON here")
     p.set_defaults(func=_cmd_replay)
 
@@ -250,8 +266,10 @@ def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]
 def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
     from services.routing.adapters.training_data import training_examples
 
-    path = getattr(args, "train", None)
-    return training_examples(_read(path)) if path else []
+    # Several files: a city's labelled history kept in parts (the heldout learning curve of
+    # docs/routing.md trains on dev plus other probe files).
+    paths = getattr(args, "train", None) or []
+    return [example for path in paths for example in training_examples(_read(path))]
 
 
 def _guard(func: Any) -> Any:

@@ -195,3 +195,25 @@ def test_bad_files_give_a_clear_error(
             str(city_dir / "matters.yaml"), "--data", str(bad)]  # fmt: skip
     assert main(argv) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_several_training_files_are_all_trained_on(
+    city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A city's labelled history may be kept in parts: --train repeats, and every part counts.
+    probes = Path(__file__).parent
+    report_path = tmp_path / "heldout.json"
+    argv = ["routing", "heldout", *_city_args(city_dir),
+            "--data", str(probes / "probe8-appeals.jsonl"),
+            "--train", str(probes / "probe6-appeals.jsonl"),
+            "--train", str(probes / "probe7-appeals.jsonl"),
+            "--report", str(report_path)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    labelled = [
+        line
+        for name in ("probe6-appeals.jsonl", "probe7-appeals.jsonl")
+        for line in (probes / name).read_text().splitlines()
+        if json.loads(line).get("expected", {}).get("matter")
+    ]
+    assert json.loads(report_path.read_text())["training"] == len(labelled) > 100
