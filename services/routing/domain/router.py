@@ -579,14 +579,16 @@ class Router:
             urgency = "urgent"
             draft.reasons.append(f"urgency raised to urgent: danger {danger.evidence!r}")
 
-        # 5. Dispatch or triage.
+        # 5. Dispatch or triage. The threshold is read once: the worker may enable the second
+        # opinion (and its threshold) from another thread while this decision is made.
+        threshold = self.threshold
         if request.return_count >= 2:
             draft.triage_reasons.append(
                 f"returned {request.return_count} times: the district dispatch centre decides"
             )
-        if chosen is not None and placement.placed and confidence < self.threshold:
+        if chosen is not None and placement.placed and confidence < threshold:
             draft.triage_reasons.append(
-                f"confidence {confidence:.2f} below threshold {self.threshold:.2f}"
+                f"confidence {confidence:.2f} below threshold {threshold:.2f}"
             )
         triage = bool(draft.triage_reasons) or chosen is None
         district = placement.district
@@ -596,7 +598,7 @@ class Router:
             draft.reasons.append(f"triage: to {center}")
         else:
             draft.reasons.append(
-                f"dispatch: confidence {confidence:.2f} >= threshold {self.threshold:.2f}"
+                f"dispatch: confidence {confidence:.2f} >= threshold {threshold:.2f}"
             )
         return RouteOutcome(
             street=placement.street,
