@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from shared.city import MatterCatalog
 
-from .embedding import EmbeddingSettings, EmbeddingView, TextEmbedder
+from .embedding import EmbeddingSettings, EmbeddingView, TextEmbedder, class_log_proba
 from .lexicon import drop_passing_mentions, expand
 from .text import add_words, clauses, normalise, tokens
 
@@ -387,8 +387,4 @@ class _LinearScorer:
             + self._part(word_counts, self._word_idf, self._word_coef)
             + self._part(char_counts, self._char_idf, self._char_coef)
         )
-        if logits.shape[0] == 1:  # two classes: scikit-learn keeps one column of log-odds
-            logits = np.array([-logits[0], logits[0]]) / 2
-        logits = logits - logits.max()
-        result: np.ndarray = logits - np.log(np.exp(logits).sum())
-        return result
+        return class_log_proba(logits)

@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-__all__ = ["EmbeddingSettings", "EmbeddingView", "TextEmbedder"]
+__all__ = ["EmbeddingSettings", "EmbeddingView", "TextEmbedder", "class_log_proba"]
 
 
 class TextEmbedder(Protocol):
@@ -134,13 +134,9 @@ class EmbeddingView:
             return None
         if query.shape != (self.dim,):
             raise ValueError(f"query vector of shape {query.shape}, expected ({self.dim},)")
-        if self._coef.shape[0] == 1:  # two classes: one column of log-odds
-            z = float(self._coef[0] @ query + self._intercept[0])
-            logits = np.array([-z, z]) / 2
-        else:
-            logits = self._coef @ query.astype(np.float64) + self._intercept
+        logits = self._coef @ query.astype(np.float64) + self._intercept
         result = np.full(self.n_matters, -30.0)
-        result[self._classes] = _log_softmax(logits)
+        result[self._classes] = class_log_proba(logits)
         return result
 
     def evidence(self, query: np.ndarray) -> np.ndarray:
@@ -150,6 +146,15 @@ class EmbeddingView:
         if linear is not None:
             total = total + self.settings.linear_weight * linear
         return total
+
+
+def class_log_proba(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities per class from a fitted logistic regression's logits (``coef @ x +
+    intercept``), as scikit-learn's ``predict_log_proba`` gives them. With two classes
+    scikit-learn keeps one column of log-odds: it is spread over both classes."""
+    if logits.shape[0] == 1:
+        logits = np.array([-logits[0], logits[0]]) / 2
+    return _log_softmax(logits)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
