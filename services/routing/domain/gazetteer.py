@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shapely import prepared
 from shapely.geometry import Point, Polygon
 
 from shared.city import Jurisdiction
 
+from .romanise import RomanisedNames
 from .text import NUMERAL_CHARS, chinese_number, normalise
 
 __all__ = ["Gazetteer", "Placement"]
@@ -95,6 +96,7 @@ class Gazetteer:
         self._road_names = sorted(self._roads, key=len, reverse=True)
         self._place_names = sorted(self._names, key=len, reverse=True)
         self._all_labels = self._labels()
+        self._romanised = RomanisedNames([*self._roads, *self._names])
 
     # ------------------------------------------------------------------ vocabulary
 
@@ -112,8 +114,32 @@ class Gazetteer:
         placement = self._resolve_exact(text)
         if placement.placed or placement.method != "none":
             return placement
+        romanised = self._resolve_romanised(address)
+        if romanised is not None:
+            return romanised
         fuzzy = self._resolve_fuzzy(text)
         return fuzzy or placement
+
+    def _resolve_romanised(self, address: str) -> Placement | None:
+        """An address in English or pinyin (No. 30 Nanyang Road), read back into Chinese."""
+        chinese = self._romanised.to_chinese(address)
+        if chinese is None:
+            return None
+        placement = self._resolve_exact(normalise(chinese))
+        if placement.method == "none":
+            return None
+        read = f"read {address.strip()!r} as {chinese}"
+        if not placement.placed:
+            # Found the road but not the community (no number, or one outside every range):
+            # say so with the Chinese name the resident meant.
+            return replace(placement, rule=f"{placement.rule} ({read})")
+        # A spelling is a little less sure than the characters: two names may sound alike.
+        return replace(
+            placement,
+            method=f"{placement.method}~romanised",
+            confidence=round(placement.confidence * 0.95, 3),
+            rule=f"{placement.rule} ({read})",
+        )
 
     def _resolve_exact(self, text: str) -> Placement:
         roads = _find_all(text, self._road_names)

@@ -14,6 +14,13 @@ import re
 
 __all__ = ["drop_passing_mentions", "expand"]
 
+# A neighbour's home being done up: a renovation word and a neighbour in the same appeal.
+_RENOVATION = r"(?:装修|翻新|重新(?:弄|装|搞|整)|打通|砸墙|敲墙|改造房子|renovat)"
+_NEIGHBOUR = (
+    r"(?:楼上|楼下|隔壁|邻居|对门|那户|这户|住户|房东|新业主|upstairs|next door|neighbou?r)"
+)
+_HOME_RENOVATION = rf"(?=[\s\S]*{_RENOVATION})(?=[\s\S]*{_NEIGHBOUR})"
+
 # (pattern, words to append). Patterns run on normalised (lower-case, half-width) text.
 _ENTRIES: tuple[tuple[str, str], ...] = (
     # ---- English -> Chinese
@@ -21,9 +28,10 @@ _ENTRIES: tuple[tuple[str, str], ...] = (
     (r"\bbars?\b|\bpubs?\b|nightclub|karaoke|\bktv\b", "酒吧 KTV 商铺噪音"),
     (r"loudspeaker|megaphone|speakers? (?:outside|at the door)", "大喇叭 高音喇叭"),
     (r"\bmusic\b", "音乐"),
-    (r"square danc|dancing|dancers", "广场舞 跳舞 音响"),
+    (r"square danc|\bdanc(?:e|es|ing|ers?)\b", "广场舞 跳舞 音响"),
     (
-        r"construction|building site|jackhammer|pile driv|piling|drilling|excavator|demolition",
+        rf"^(?!{_HOME_RENOVATION})[\s\S]*(?:construction|building site|jackhammer|pile driv|"
+        r"piling|drilling|excavator|demolition)",
         "施工 工地 施工噪音",
     ),
     (
@@ -141,11 +149,14 @@ _ENTRIES: tuple[tuple[str, str], ...] = (
     (r"耗子|老鼠|鼠患|小强|蟑螂|蚊蝇|虫子多|臭虫|跳蚤", "老鼠 蟑螂 虫害"),
     (r"厕所|茅房|公共卫生间|公用卫生间|公共洗手间", "公厕 公共厕所"),
     (r"吵|噪声|扰民|震耳|轰隆|咚咚|哐哐|嗡嗡|睡不着|没法睡|不得安宁", "噪音"),
+    # Power tools in a neighbour's flat being done up are renovation (装修), a dispute between
+    # neighbours, not a building site: the site's words are added only outside a home.
     (
-        r"开工|浇筑|打桩|电钻|电锯|电镐|冲击钻|切割机|刨路|挖路|挖掘机|铲车|搅拌车|渣土|拆房|在拆|"
-        r"施工队",
+        rf"^(?!{_HOME_RENOVATION})[\s\S]*(?:开工|浇筑|打桩|电钻|电锯|电镐|冲击钻|切割机|刨路|挖路|"
+        r"挖掘机|铲车|搅拌车|渣土|拆房|在拆|施工队)",
         "施工 工地 施工噪音",
     ),
+    (_HOME_RENOVATION, "装修 装修噪音"),
     (
         r"半夜|深更半夜|深夜|凌晨|夜里|晚上(?:十|十一|十二|11|12)|通宵|一两点|两三点|三四点",
         "夜间 半夜",

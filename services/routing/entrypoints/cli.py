@@ -112,7 +112,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train",
         action="append",
-        help="labelled appeals to train on as well (JSONL; repeat for several files)",
+        help="labelled appeals to train on as well (JSONL; repeat for several files; "
+        "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)",
     )
     p.add_argument("--model", help="a model saved by 'routing train'")
     p.set_defaults(func=_cmd_route)
@@ -140,7 +141,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train",
         action="append",
-        help="labelled appeals to train on as well (JSONL; repeat for several files)",
+        help="labelled appeals to train on as well (JSONL; repeat for several files; "
+        "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)",
     )
     p.add_argument("--report", help="write the figures as JSON here")
     p.add_argument("--chart", help="draw coverage and precision per file (PNG) here")
@@ -158,7 +160,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train",
         action="append",
-        help="labelled appeals to train on as well (JSONL; repeat for several files)",
+        help="labelled appeals to train on as well (JSONL; repeat for several files; "
+        "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)",
     )
     p.add_argument("--model", help="a model saved by 'routing train'")
     p.set_defaults(func=_cmd_explain)
@@ -188,7 +191,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train",
         action="append",
-        help="labelled appeals to train both routers on (JSONL; repeat for several files)",
+        help="labelled appeals to train both routers on (JSONL; repeat for several files; "
+        "default: APPEALS_ROUTING_TRAINING_DATA)",
     )
     p.add_argument("--report", help="write the full report as JSON here")
     p.set_defaults(func=_cmd_replay)
@@ -264,11 +268,21 @@ def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]
 
 
 def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
+    from pydantic import ValidationError
+
     from services.routing.adapters.training_data import training_examples
+    from services.routing.config import RoutingSettings
 
     # Several files: a city's labelled history kept in parts (the heldout learning curve of
-    # docs/routing.md trains on dev plus other probe files).
-    paths = getattr(args, "train", None) or []
+    # docs/routing.md trains on dev plus other probe files). Without --train, the file the
+    # routing worker trains on (APPEALS_ROUTING_TRAINING_DATA), so the CLI decides as it does.
+    paths = getattr(args, "train", None)
+    if not paths:
+        try:
+            configured = RoutingSettings().routing_training_data
+        except ValidationError as exc:
+            raise _UsageError(f"bad APPEALS_* setting: {exc}") from None
+        paths = [str(configured)] if configured is not None else []
     return [example for path in paths for example in training_examples(_read(path))]
 
 

@@ -217,3 +217,28 @@ def test_several_training_files_are_all_trained_on(
         if json.loads(line).get("expected", {}).get("matter")
     ]
     assert json.loads(report_path.read_text())["training"] == len(labelled) > 100
+
+
+def test_without_train_the_cli_trains_on_what_the_worker_trains_on(
+    city_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # `routing route` decides as the routing worker does: the worker trains on
+    # APPEALS_ROUTING_TRAINING_DATA, and so does the CLI when --train is not given.
+    probes = Path(__file__).parent
+    report_path = tmp_path / "heldout.json"
+    argv = ["routing", "heldout", *_city_args(city_dir),
+            "--data", str(probes / "probe8-appeals.jsonl"),
+            "--report", str(report_path)]  # fmt: skip
+    monkeypatch.delenv("APPEALS_ROUTING_TRAINING_DATA", raising=False)
+    assert main(argv) == 0
+    assert json.loads(report_path.read_text())["training"] == 0
+    monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", str(probes / "probe7-appeals.jsonl"))
+    assert main(argv) == 0
+    capsys.readouterr()
+    labelled = [
+        line
+        for line in (probes / "probe7-appeals.jsonl").read_text().splitlines()
+        if json.loads(line).get("expected", {}).get("matter")
+    ]
+    assert json.loads(report_path.read_text())["training"] == len(labelled) > 50

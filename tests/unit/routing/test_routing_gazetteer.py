@@ -84,6 +84,49 @@ def test_unplaceable_addresses(gazetteer: Gazetteer, address: str, method: str) 
     assert placement.rule
 
 
+@pytest.mark.parametrize(
+    ("address", "community", "chinese"),
+    [
+        # As residents who write in English, and Open311 clients, give addresses.
+        ("No. 30 Nanyang Road", "JA-JAS-C04", "南阳路30号"),
+        ("No. 1200 Nanjing West Road", "JA-NJX-C03", "南京西路1200号"),
+        ("Changning Road No.620", "CN-HYL-C05", "长宁路620号"),  # 长 read chang, not zhang
+        ("Nanjing Xi Lu 1200", "JA-NJX-C03", "南京西路1200号"),
+        ("250 Fangbang Middle Rd.", "HP-YY-C02", "方浜中路250号"),
+        ("Zhongshan South 1st Road 200", "HP-WLQ-C03", "中山南一路200号"),
+        ("Wuyi Garden, Wuyi Road", "CN-HYL-C05", "武夷花园"),
+        ("Huashan Apartments, Building 3", "JA-JAS-C01", "华山公寓"),
+        # 延安西路, not 安西路, as with the characters.
+        ("1400 Yan'an West Road", "CN-XHL-C01", "延安西路1400号"),
+    ],
+)
+def test_english_and_pinyin_addresses_are_placed(
+    gazetteer: Gazetteer, address: str, community: str, chinese: str
+) -> None:
+    placement = gazetteer.resolve(address)
+    assert placement.community == community, placement
+    assert placement.method.endswith("~romanised")
+    assert chinese in placement.rule  # the rule says how the address was read
+    # Less sure than the characters (names may sound alike), still above any threshold.
+    assert 0.85 <= placement.confidence < gazetteer.resolve(chinese).confidence
+
+
+@pytest.mark.parametrize(
+    ("address", "method"),
+    [
+        ("Yan'an West Road", "road_only"),  # runs through three communities
+        ("No. 9000 Nanyang Road", "road_number_unknown"),
+        ("the lane behind the market", "none"),
+    ],
+)
+def test_english_addresses_not_placed_say_why(
+    gazetteer: Gazetteer, address: str, method: str
+) -> None:
+    placement = gazetteer.resolve(address)
+    assert not placement.placed
+    assert placement.method == method
+
+
 def test_points_are_placed_in_polygons(gazetteer: Gazetteer) -> None:
     placement = gazetteer.locate(121.474682, 31.193337)
     assert (placement.street, placement.community) == ("HP-WLQ", "HP-WLQ-C03")

@@ -94,3 +94,38 @@ def test_more_emergencies_are_seen(text: str, number: str) -> None:
 )
 def test_lighting_a_heater_is_no_fire(text: str) -> None:
     assert detect_emergency(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼上新房东在重新弄房子，电钻从早上七点不到就开始响",
+        "隔壁那户装修，天天冲击钻，礼拜天也不停",
+        "my upstairs neighbour is renovating and drilling from 7 am",
+    ],
+)
+def test_power_tools_in_a_neighbours_flat_are_renovation(text: str) -> None:
+    # A neighbour's renovation is a dispute between neighbours (装修噪音), not a building site.
+    added = expand(text).split("|")[-1]
+    assert "装修噪音" in added
+    assert "工地" not in added
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "对面工地半夜十二点还在打桩，电钻声不断",
+        "楼下工地电锯声吵死了",  # a neighbour's word, but no renovation: the site stays a site
+        "商场装修队的电钻声",  # renovation, but no neighbour's home
+    ],
+)
+def test_power_tools_elsewhere_are_a_building_site(text: str) -> None:
+    added = expand(text).split("|")[-1]
+    assert "工地" in added
+    assert "装修噪音" not in added
+
+
+def test_dancing_is_read_in_every_form() -> None:
+    for text in ("they dance every night", "dancers with a speaker", "she dances at 6 am"):
+        assert "广场舞" in expand(text)
+    assert "广场舞" not in expand("an abundance of rats")
