@@ -7,6 +7,8 @@ that BENCHMARKS.md shows (matplotlib, imported only when a chart is asked for);
 
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -321,11 +323,13 @@ TARGET_COVERAGE = 0.90  # issue 8: precision >= 0.99 at coverage >= 0.90
 
 
 def heldout_bars(report: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, float]]]]:
-    """[(file, [(variant, coverage, precision), ...]), ...] in the report's order."""
+    """[(file, [(variant, coverage, precision), ...]), ...]: files in natural order (probe2
+    before probe10, which a shell's glob does not give), the pooled figures last."""
     variants = report["variants"]
     names: list[str] = []
     for variant in variants.values():
         names += [n for n in variant["files"] if n not in names]
+    names.sort(key=_file_order)
     return [
         (
             name,
@@ -337,6 +341,12 @@ def heldout_bars(report: dict[str, Any]) -> list[tuple[str, list[tuple[str, floa
         )
         for name in names
     ]
+
+
+def _file_order(name: str) -> tuple[bool, str, int]:
+    """probe-appeals, probe2-appeals, ..., probe10-appeals, then pooled."""
+    number = re.search(r"\d+", name)
+    return (name == "pooled", re.sub(r"\d+", "", name), int(number.group()) if number else 0)
 
 
 def draw_heldout_chart(

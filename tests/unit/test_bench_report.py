@@ -131,3 +131,15 @@ def test_heldout_bars_pair_each_file_with_its_variants() -> None:
         ("p7", [("words", 0.56, 1.0), ("second opinion", 0.72, 1.0)]),
         ("pooled", [("words", 0.7, 0.97), ("second opinion", 0.82, 0.976)]),
     ]
+
+
+def test_heldout_bars_in_natural_order_pooled_last() -> None:
+    from services.bench.report import heldout_bars
+
+    files = {name: {"coverage": 0.9, "precision": 1.0}
+             for name in ("pooled", "probe10-appeals", "probe2-appeals", "probe-appeals",
+                           "probe9-appeals")}  # fmt: skip
+    report = {"variants": {"words": {"files": files}}}
+    names = [name for name, _ in heldout_bars(report)]
+    assert names == ["probe-appeals", "probe2-appeals", "probe9-appeals", "probe10-appeals",
+                     "pooled"]  # fmt: skip
