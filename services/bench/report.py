@@ -8,7 +8,6 @@ that BENCHMARKS.md shows (matplotlib, imported only when a chart is asked for);
 from __future__ import annotations
 
 import re
-
 from collections import Counter
 from pathlib import Path
 from typing import Any
