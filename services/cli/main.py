@@ -65,6 +65,11 @@ def _run_up(args: argparse.Namespace) -> int:
             "notify": args.notify_port,
         },
         prometheus=not args.no_prometheus,
+        # The running system learns from its dispatchers' corrections, as docker-compose's
+        # does (docs/routing.md, "Learning from the people who correct it"), unless told not to.
+        extra_env={"APPEALS_ROUTING_LEARN_FROM_HISTORY": "true"}
+        if "APPEALS_ROUTING_LEARN_FROM_HISTORY" not in os.environ
+        else {},
     )
     stack = Stack(config)
     stopping = False

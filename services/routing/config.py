@@ -24,6 +24,9 @@ class RoutingSettings(CommonSettings):
     # Learn at start-up from the corrections stored in the appeals database (manual
     # dispatches, coordinators' reassignments), so the router improves in the city it serves.
     routing_learn_from_history: bool = False
+    # With learn_from_history: how often the worker looks for new corrections and, when there
+    # are, trains a new router in the background and swaps it in (0: at start-up only).
+    routing_relearn_minutes: float = Field(default=30.0, ge=0)
     # A sentence encoder's second opinion for appeals the words alone are not sure of
     # (docs/routing.md, step 6): on the blind probes of session 10, coverage 0.65 -> 0.90 and
     # the widest coverage at precision >= 0.99 0.38 -> 0.875. It costs ~1 ms of CPU per

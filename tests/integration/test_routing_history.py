@@ -94,3 +94,62 @@ def test_corrections_are_read_from_stored_histories_and_trained_on(
     finally:
         client.drop_database(database)
         client.close()
+
+
+def _corrected(appeal_id: str, text: str, matter: str, unit: str) -> dict[str, object]:
+    """An appeal a district dispatcher sent by hand and the unit then signed, as stored."""
+    return {
+        "_id": appeal_id,
+        "text": text,
+        "address": "华山路120号",
+        "events": [
+            {"type": "appeal.routed", "data": {"triage": True}},
+            {"type": "appeal.dispatched",
+             "data": {"by": "dispatcher", "matter": matter, "lead_unit": unit}},
+            {"type": "appeal.signed", "data": {}},
+        ],
+    }  # fmt: skip
+
+
+def test_the_worker_trains_again_only_when_the_corrections_changed(mongo: DatabaseProcess) -> None:
+    from services.routing.config import RoutingSettings
+    from services.routing.domain.router import RouteRequest
+    from services.routing.entrypoints.app import relearn
+
+    database = f"relearn_{uuid.uuid4().hex[:8]}"
+    city = reference_city()
+    settings = RoutingSettings(
+        mongo_url=mongo.url,
+        mongo_db=database,
+        jurisdiction_file=city / "jurisdiction.yaml",
+        matters_file=city / "matters.yaml",
+        routing_learn_from_history=True,
+        routing_embeddings=False,
+    )
+    text = "门口那条河里全是死鱼，一股味道"
+    request = RouteRequest(text=text, address="鲁班路45号")  # another street than the correction's
+    client: MongoClient = MongoClient(mongo.url)
+    try:
+        first = relearn(settings, None, None)
+        assert first is not None
+        before, (_, history), learnt = first
+        assert history == [] and before.route(request).triage  # no word it knows: triage
+        assert relearn(settings, learnt, None) is None  # nothing new: the router is kept
+
+        client[database]["appeals"].insert_one(
+            _corrected("c1", text, "water.drainage_blockage", "JA-JAS-WA")
+        )
+        again = relearn(settings, learnt, None)
+        assert again is not None
+        after, (_, history), changed = again
+        assert [(e.text, e.matter) for e in history] == [(text, "water.drainage_blockage")]
+        assert changed != learnt
+        decided = after.route(request)
+        # The street's own water station: the correction taught the matter, not the unit.
+        assert (decided.triage, decided.matter, decided.unit) == (
+            False, "water.drainage_blockage", "HP-WLQ-WA"
+        )  # fmt: skip
+        assert relearn(settings, changed, None) is None
+    finally:
+        client.drop_database(database)
+        client.close()

@@ -9,12 +9,13 @@ label. Pure: it reads an appeal's event list as stored by the appeals service.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.routing.domain.router import LabelledAppeal
 
-__all__ = ["MANUAL_DISPATCHERS", "correction_from_history"]
+__all__ = ["MANUAL_DISPATCHERS", "correction_from_history", "fingerprint"]
 
 MANUAL_DISPATCHERS = frozenset({"dispatcher", "coordinator"})
 
@@ -46,3 +47,17 @@ def correction_from_history(
     return LabelledAppeal(
         text=text, matter=label[0], address=address, location=point, unit=label[1]
     )
+
+
+def fingerprint(examples: Iterable[LabelledAppeal]) -> str:
+    """One digest of a set of labelled examples, whatever their order: the routing worker
+    trains again only when the corrections it would learn from are not the ones it learnt."""
+    rows = sorted(
+        f"{e.text}\x1f{e.matter}\x1f{e.unit or ''}\x1f{e.address or ''}\x1f{e.location or ''}"
+        for e in examples
+    )
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(row.encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()

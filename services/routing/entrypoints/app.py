@@ -21,14 +21,17 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import faust
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.routing.config import RoutingSettings
-from services.routing.domain.router import RouteOutcome, Router, RouteRequest
+from services.routing.domain.corrections import fingerprint
+from services.routing.domain.embedding import TextEmbedder
+from services.routing.domain.router import LabelledAppeal, RouteOutcome, Router, RouteRequest
 from shared.city import load_city
 from shared.event_log import history_before_waiting
 from shared.events import EventEnvelope, InvalidEvent, RoutingDecision, decode_event, encode
@@ -40,6 +43,7 @@ from shared.topics import APPEAL_EVENTS, DEAD_LETTERS, ROUTING_DECISIONS, ROUTIN
 __all__ = ["app", "create_app"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SERVICE = "routing"
 ROUTED_TYPES = {"appeal.received", "appeal.returned", "appeal.reopened"}
@@ -74,6 +78,20 @@ class RoutingMetrics:
             "1 when APPEALS_ROUTING_EMBEDDINGS is on (the second opinion is or will be ready).",
             registry=registry,
         )
+        self.training_examples = Gauge(
+            "routing_training_examples",
+            "Labelled examples the router in use learnt from: the training file's, and the "
+            "corrections stored in the appeals database (APPEALS_ROUTING_LEARN_FROM_HISTORY).",
+            ["source"],
+            registry=registry,
+        )
+        self.relearns = Counter(
+            "routing_relearns_total",
+            "Looks for new corrections (APPEALS_ROUTING_RELEARN_MINUTES): retrained (a new "
+            "router swapped in), unchanged, or failed (the router in use kept).",
+            ["outcome"],
+            registry=registry,
+        )
         self.seconds = Histogram(
             "routing_decide_seconds",
             "Time to decide one appeal in-process.",
@@ -87,39 +105,91 @@ class RoutingMetrics:
         for outcome in OUTCOMES:
             self.decisions.labels(outcome)
             self.second_opinions.labels(outcome)
+        for outcome in ("retrained", "unchanged", "failed"):
+            self.relearns.labels(outcome)
+
+    def trained_on(self, training: Training) -> None:
+        files, history = training
+        self.training_examples.labels("file").set(len(files))
+        self.training_examples.labels("history").set(len(history))
 
 
-def build_router(settings: RoutingSettings) -> Router:
-    """Load the city files and train the router on the words (the second opinion comes later:
-    ``enable_second_opinion``)."""
-    city = load_city(settings.jurisdiction_file, settings.matters_file)
-    training: list[Any] = []
+Training = tuple[list[LabelledAppeal], list[LabelledAppeal]]
+
+
+def load_training(settings: RoutingSettings) -> Training:
+    """The labelled examples the worker learns from: the training file's (if any), and the
+    corrections stored in the appeals database (if it learns from history)."""
+    files: list[LabelledAppeal] = []
     if settings.routing_training_data is not None:
         from services.routing.adapters.training_data import read_appeals, training_examples
 
-        training = training_examples(read_appeals(settings.routing_training_data))
+        files = training_examples(read_appeals(settings.routing_training_data))
+    history: list[LabelledAppeal] = []
     if settings.routing_learn_from_history:
         from services.routing.adapters.history import corrections_from_database
 
-        training += corrections_from_database(settings.mongo_url, settings.mongo_db)
+        history = corrections_from_database(settings.mongo_url, settings.mongo_db)
+    return files, history
+
+
+def build_router(settings: RoutingSettings, training: Training | None = None) -> Router:
+    """Load the city files and train the router on the words (the second opinion comes later:
+    ``Router.enable_second_opinion``)."""
+    city = load_city(settings.jurisdiction_file, settings.matters_file)
+    files, history = load_training(settings) if training is None else training
     options: dict[str, Any] = {}
     if settings.routing_threshold is not None:
         options["threshold"] = settings.routing_threshold
-    return Router.from_city(city, training=training, **options)
+    return Router.from_city(city, training=[*files, *history], **options)
 
 
-def enable_second_opinion(router: Router, settings: RoutingSettings) -> None:
-    """Load the sentence encoder and encode the training texts (cached between starts)."""
+def load_embedder(settings: RoutingSettings) -> TextEmbedder:
+    """The sentence encoder of the second opinion (its training vectors cached between starts)."""
     from services.routing.adapters.embedder import E5Embedder
 
-    router.enable_second_opinion(E5Embedder(cache=settings.embedding_cache_path))
+    return E5Embedder(cache=settings.embedding_cache_path)
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+def relearn(
+    settings: RoutingSettings, learnt: str | None, embedder: TextEmbedder | None
+) -> tuple[Router, Training, str] | None:
+    """A router trained on the corrections stored now, or None when they are the ones the
+    current router learnt (``learnt``: their fingerprint). With an encoder, the new router
+    has the second opinion before it is handed over, so no decision goes without it."""
+    training = load_training(settings)
+    digest = fingerprint(training[1])
+    if digest == learnt:
+        return None
+    router = build_router(settings, training)
+    if embedder is not None:
+        router.enable_second_opinion(embedder)
+    return router, training, digest
+
+
+async def in_daemon_thread(name: str, work: Callable[[], T]) -> T:
+    """Run blocking ``work`` off the event loop, in a daemon thread: a worker stopped meanwhile
+    exits at once instead of finishing it first (what the work writes is written atomically)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result, error = work(), None
+        except BaseException as exc:  # reported on the loop, where the caller awaits it
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: the worker is stopping
+            loop.call_soon_threadsafe(_settle, done, result, error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await done
+
+
+def _settle(future: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
     if future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(cast(T, result))
     else:
         future.set_exception(error)
 
@@ -218,6 +288,11 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     install_lag_timer(app, pipeline, service=SERVICE, topic=APPEAL_EVENTS, interval=5.0)
     metrics.second_opinion_enabled.set(1 if settings.routing_embeddings else 0)
     router_holder: dict[str, Router] = {}
+    # What the router in use learnt from (the corrections' fingerprint) and the encoder, which
+    # a router trained again reuses (loading it costs ~90 MB and a second).
+    learnt: dict[str, str] = {}
+    encoder: dict[str, TextEmbedder] = {}
+    warmed = asyncio.Event()  # the first router is complete (with its second opinion, if on)
     database: dict[str, Any] = {}  # the event log's database, connected on first need
 
     build_lock = asyncio.Lock()
@@ -230,8 +305,17 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             async with build_lock:
                 if "router" not in router_holder:
                     started = time.perf_counter()
-                    router_holder["router"] = await asyncio.to_thread(build_router, settings)
-                    log.info("router ready in %.1f s", time.perf_counter() - started)
+                    training = await asyncio.to_thread(load_training, settings)
+                    built = await asyncio.to_thread(build_router, settings, training)
+                    learnt["corrections"] = fingerprint(training[1])
+                    metrics.trained_on(training)
+                    router_holder["router"] = built
+                    log.info(
+                        "router ready in %.1f s (%d labelled examples, %d of them corrections)",
+                        time.perf_counter() - started,
+                        len(training[0]) + len(training[1]),
+                        len(training[1]),
+                    )
         return router_holder["router"]
 
     events = app.topic(
@@ -248,6 +332,7 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
     async def warm_up() -> None:
         current = await router()
         if not settings.routing_embeddings:
+            warmed.set()
             return
         # The second opinion needs every training text encoded: ~6 s for the reference catalog
         # on a quiet machine, a minute or more with labelled appeals on a busy one, and nothing
@@ -255,26 +340,50 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
         # appeal they are unsure of goes to triage, as it would without the second opinion.
         log.info("routing on the words alone until the second opinion is ready")
         started = time.perf_counter()
+
         # Only the encoder runs in the thread (its C engine releases the GIL); the router is
-        # not trained again, and the agent keeps using it while the vectors are computed. A
-        # daemon thread, so a worker stopped meanwhile exits at once instead of finishing the
-        # encoding first (the cache file is replaced atomically, never left half-written).
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-
+        # not trained again, and the agent keeps using it while the vectors are computed.
         def work() -> None:
-            try:
-                enable_second_opinion(current, settings)
-                outcome: BaseException | None = None
-            except BaseException as exc:  # reported on the loop, where the task awaits it
-                outcome = exc
-            with contextlib.suppress(RuntimeError):  # the loop closed: the worker is stopping
-                loop.call_soon_threadsafe(_settle, done, outcome)
+            encoder["embedder"] = load_embedder(settings)
+            current.enable_second_opinion(encoder["embedder"])
 
-        threading.Thread(target=work, name="second-opinion", daemon=True).start()
-        await done
+        await in_daemon_thread("second-opinion", work)
         metrics.second_opinion_ready.set(1)
+        warmed.set()
         log.info("second opinion ready in %.1f s", time.perf_counter() - started)
+
+    if settings.routing_learn_from_history and settings.routing_relearn_minutes > 0:
+
+        @app.timer(interval=settings.routing_relearn_minutes * 60)
+        async def relearn_from_corrections() -> None:
+            # Every manual dispatch a unit signed is a labelled example (docs/routing.md,
+            # "Learning from the people who correct it"): the router in the city gets better
+            # without a restart. Trained beside the agent, then swapped in whole.
+            if not warmed.is_set():
+                return
+            started = time.perf_counter()
+            try:
+                result = await in_daemon_thread(
+                    "relearn",
+                    lambda: relearn(settings, learnt.get("corrections"), encoder.get("embedder")),
+                )
+            except Exception:
+                metrics.relearns.labels("failed").inc()
+                log.exception("training on the stored corrections failed; the router is kept")
+                return
+            if result is None:
+                metrics.relearns.labels("unchanged").inc()
+                return
+            new_router, training, digest = result
+            router_holder["router"] = new_router
+            learnt["corrections"] = digest
+            metrics.trained_on(training)
+            metrics.relearns.labels("retrained").inc()
+            log.info(
+                "router trained again on %d corrections in %.1f s",
+                len(training[1]),
+                time.perf_counter() - started,
+            )
 
     # Suggestions for the operator console as the call is typed in: the appeals service asks
     # these over HTTP (it never imports the router).

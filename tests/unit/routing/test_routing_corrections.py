@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.routing.domain.corrections import correction_from_history
+from services.routing.domain.corrections import correction_from_history, fingerprint
+from services.routing.domain.router import LabelledAppeal
 
 
 def dispatched(by: str, matter: str, unit: str) -> dict:
@@ -50,3 +51,13 @@ def test_the_last_confirmed_correction_wins() -> None:
 
 def test_an_unsigned_correction_is_not_yet_a_label() -> None:
     assert correction_from_history("x", None, None, [dispatched("dispatcher", "a.b", "U")]) is None
+
+
+def test_the_fingerprint_of_corrections_ignores_order_and_sees_a_changed_label() -> None:
+    one = LabelledAppeal(text="河里全是死鱼", matter="water.drainage_blockage", unit="JA-JAS-WA")
+    two = LabelledAppeal(text="路灯不亮", matter="road.street_light", address="华山路120号")
+    assert fingerprint([one, two]) == fingerprint([two, one])
+    assert fingerprint([one]) != fingerprint([one, two])
+    relabelled = LabelledAppeal(text="河里全是死鱼", matter="env.factory_air", unit="JA-JAS-WA")
+    assert fingerprint([relabelled]) != fingerprint([one])
+    assert fingerprint([]) == fingerprint(())
