@@ -114,15 +114,16 @@ class Gazetteer:
         placement = self._resolve_exact(text)
         if placement.placed or placement.method != "none":
             return placement
-        romanised = self._resolve_romanised(address)
+        romanised = self._resolve_romanised(address, text)
         if romanised is not None:
             return romanised
         fuzzy = self._resolve_fuzzy(text)
         return fuzzy or placement
 
-    def _resolve_romanised(self, address: str) -> Placement | None:
-        """An address in English or pinyin (No. 30 Nanyang Road), read back into Chinese."""
-        chinese = self._romanised.to_chinese(address)
+    def _resolve_romanised(self, address: str, text: str) -> Placement | None:
+        """An address in English or pinyin (No. 30 Nanyang Road), read back into Chinese;
+        ``text`` is the address normalised (full-width letters and digits made half-width)."""
+        chinese = self._romanised.to_chinese(text)
         if chinese is None:
             return None
         placement = self._resolve_exact(normalise(chinese))

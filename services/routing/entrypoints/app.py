@@ -347,9 +347,12 @@ def create_app(settings: RoutingSettings | None = None) -> faust.App:
             encoder["embedder"] = load_embedder(settings)
             current.enable_second_opinion(encoder["embedder"])
 
-        await in_daemon_thread("second-opinion", work)
+        try:
+            await in_daemon_thread("second-opinion", work)
+        finally:
+            # Learning from corrections goes on even if the encoder failed (on the words).
+            warmed.set()
         metrics.second_opinion_ready.set(1)
-        warmed.set()
         log.info("second opinion ready in %.1f s", time.perf_counter() - started)
 
     if settings.routing_learn_from_history and settings.routing_relearn_minutes > 0:

@@ -96,6 +96,11 @@ def test_unplaceable_addresses(gazetteer: Gazetteer, address: str, method: str) 
         ("Zhongshan South 1st Road 200", "HP-WLQ-C03", "中山南一路200号"),
         ("Wuyi Garden, Wuyi Road", "CN-HYL-C05", "武夷花园"),
         ("Huashan Apartments, Building 3", "JA-JAS-C01", "华山公寓"),
+        (
+            "Ｎｏ．３０ Ｎａｎｙａｎｇ Ｒｏａｄ",
+            "JA-JAS-C04",
+            "南阳路30号",
+        ),  # full-width, as some IMEs type
         # 延安西路, not 安西路, as with the characters.
         ("1400 Yan'an West Road", "CN-XHL-C01", "延安西路1400号"),
     ],
