@@ -7,7 +7,9 @@ as *weak* evidence that needs the classifier's agreement. A mention that is hypo
 (这要是着火了怎么办), past (上周我父亲摔倒), or about someone else's case does not count: only its
 clause is ignored, not the whole appeal. Smoke without a word of fire, in an appeal that names an
 everyday source of smoke (a restaurant's fumes, a barbecue), is weak evidence; a door forced by
-a guard or a locksmith to let someone out is a rescue, not a break-in.
+a guard or a locksmith to let someone out is a rescue, not a break-in; short of breath while
+shut in a lift is the lift's rescue first (weak evidence of 120); a fire said not to be there
+yet (no flames yet, 还没着火) is none.
 
 Danger to life or property (someone trapped in a lift, a branch about to fall on people) raises
 a matter's urgency to ``urgent`` without making it an emergency.
@@ -54,17 +56,23 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"(?:楼道|楼梯间|走廊|屋|房间|家|厨房)里?(?:全|都)是烟(?![味头])|满(?:屋子|楼道)(?:都是)?烟(?![味头])|"
         # Smoke coming out of a home (a window, a balcony, a door): not a chimney or a kitchen
         # vent, whose smoke is a fumes complaint.
-        r"(?:窗户?|窗口|窗子|阳台|屋里|房间里|门缝)[^，。]{0,6}(?:往外|一直|不停|直)?冒(?:出)?(?:浓|黑|白)?烟(?![味头囱])",
+        r"(?:窗户?|窗口|窗子|阳台|屋里|房间里|门缝)[^，。]{0,6}(?:往外|一直|不停|直)?冒(?:出)?"
+        r"(?:浓|黑|白|[黑白灰]颜色的|[黑白灰]乎乎的|一股股)?烟(?![味头囱])|"
+        # a glow inside where smoke comes out (里面红彤彤的): what a fire looks like from across
+        r"(?:里面|屋里|房间里|窗户?里)[^，。]{0,2}(?:红彤彤|红通通|通红|一片红)",
         r"\bfire\b(?! (?:lane|exit|door|escape|hydrant|access|safety|hazard|extinguisher|risk))|"
         r"on fire|is burning|are burning|flames|smoke (?:is )?(?:coming|pouring|everywhere)|"
         r"explosion",
     ),
     "110": _rx(
         r"抢包|抢劫|打劫|抢钱|抢手机|持刀|拿着刀|拿刀|动刀|砍人|捅人|行凶|杀人|打架|斗殴|打起来了|"
-        r"群殴|打人了|在打人|正在偷|在偷(?!偷)|偷东西|撬门|撬锁|撬窗|在撬|撬开|入室|闯进|有人翻(?:墙)?进|"
+        r"群殴|打人了|在打人|(?:在|正在|还在)(?:打|揍)(?:他|她)?(?:的)?(?:老婆|老公|妻子|丈夫|"
+        r"女人|男人|女的|男的|老人|人)|(?:喊|叫|大叫|在喊)救命|呼救|"
+        r"正在偷|在偷(?!偷)|偷东西|撬门|撬锁|撬窗|在撬|撬开|入室|闯进|有人翻(?:墙)?进|"
         r"砸车窗|砸车|绑架|劫持|强奸|非礼|猥亵|家暴|要跳楼|想跳楼|跳楼了|拐走|抢孩子|"
         r"陌生人.{0,6}(?:进了|在)我家|有人在我家|(?:撬|砸)[^，。]{0,8}(?:门锁|锁头|锁芯)|"
-        r"(?:有人|个人|小偷|陌生人)(?![^，。]{0,8}(?:帮|修|换))[^，。]{0,8}(?:弄|拧|掰|捅)"
+        r"(?:有人|个人|小偷|陌生人|[两几三]个(?:男|女)?的|[两几三]个人|男的|女的)"
+        r"(?![^，。]{0,8}(?:帮|修|换))[^，。]{0,8}(?:弄|拧|掰|捅)"
         r"[^，。]{0,6}(?:门锁|锁头|锁芯)|"
         r"翻窗进|爬窗进|小偷[^，。]{0,4}(?:在|正)|飞车抢|"
         # a snatch told by what was done: 一把扯掉她的手机就往弄堂里跑
@@ -88,7 +96,9 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"嘴唇发紫|吞药|割腕|快叫救护车|快打120|快叫120|失去意识|没有?意识了|"
         r"(?:叫|喊)(?:他|她|人|老人|孩子)[^，。]{0,3}(?:都|也)?(?:没(?:有)?反应|不应|不答应)|"
         r"嘴巴?(?:也)?歪|一头栽(?:下去|倒|在)|栽倒在地",
-        r"chest pain|heart attack|unconscious|not breathing|seizure|stroke|bleeding|"
+        r"chest pain|heart attack|unconscious|not breathing|seizure|bleeding|"
+        # the illness, not the verb (tried to stroke the cat)
+        r"(?:a|having a|had a|has had a|is having a) stroke|stroke symptoms|"
         r"(?:man|woman|person|someone|he|she|lady|guy|father|mother|dad|mum|mom|neighbou?r|"
         r"husband|wife|son|daughter|grandma|grandpa|grand(?:mother|father)|friend|child|kid|boy|"
         r"girl|baby|colleague|worker) (?:has |just |suddenly )?collapsed|passed out|fainted|"
@@ -108,7 +118,10 @@ _NOT_LIVE = re.compile(
     r"真要?(?:烧|着火|起火|出事|出了事)|到时候|哪天|真怕|生怕|就怕|"
     # Habits (经常被人砸车窗): a pattern to prevent, not something happening now.
     r"经常|常常|时常|三天两头|动不动|"
-    r"\bif\b|in case|last (?:week|month|year)|ago|drill|hazard|risk"
+    r"\bif\b|in case|last (?:week|month|year)|ago|drill|hazard|risk|"
+    # A fire said not to be there (yet): 还没着火, no flames yet.
+    r"还没(?:有)?(?:着火|起火|烧起来|明火|冒火)|没(?:有)?(?:明火|起火)|"
+    r"\bno (?:flames?|fire)\b|not (?:yet )?on fire"
 )
 
 # Smoke with an everyday source named in the appeal (a restaurant's fumes blown in through the
@@ -123,6 +136,15 @@ _SMOKE_SOURCE = re.compile(
 _RESCUER = re.compile(
     r"保安|物业|消防员|消防队|维修|师傅|开锁|民警|警察|救援|救出|firefighter|rescue"
 )
+
+# Short of breath while shut in a lift: getting out is the cure, the lift's rescue the unit's
+# work (urgent). Weak evidence of a medical emergency: transferred only if the classifier
+# agrees, else a person checks.
+_ENTRAPPED = re.compile(
+    r"(?:关|困|卡)在?[^，。]{0,4}电梯|电梯[^，。]{0,6}(?:关|困|卡)住?|"
+    r"(?:trapped|stuck) in (?:the|a) (?:lift|elevator)"
+)
+_SHORT_OF_BREATH = re.compile(r"喘不(?:上|过)气|呼吸困难|胸闷|闷得|can'?t breathe")
 
 _DANGER = re.compile(
     r"困在|被困|关在.{0,4}里|里面关着|卡在.{0,6}中间|随时(?:会|可能|要)|摇摇欲坠|"
@@ -147,6 +169,7 @@ def detect_emergency(
     """
     live = _live_clauses(text, _NOT_LIVE)
     smoke_source = _SMOKE_SOURCE.search(normalise(text))
+    entrapped = _ENTRAPPED.search(normalise(text))
     weak: EmergencySignal | None = None
     for number, pattern in _LEXICON.items():
         for clause in live:
@@ -157,6 +180,9 @@ def detect_emergency(
             if number == "110" and "撬" in evidence and _RESCUER.search(clause):
                 continue
             if number == "119" and smoke_source and _SMOKE_ONLY.search(evidence):
+                weak = weak or EmergencySignal(number, evidence, strong=False)
+                continue
+            if number == "120" and _SHORT_OF_BREATH.search(evidence) and entrapped:
                 weak = weak or EmergencySignal(number, evidence, strong=False)
                 continue
             return EmergencySignal(number, evidence, strong=True)

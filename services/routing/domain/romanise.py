@@ -144,31 +144,40 @@ def _before(tokens: list[str], first: int) -> list[int]:
 
 def spellings(name: str) -> set[str]:
     """Every way an English or pinyin address may spell ``name`` (lower-case, no spaces)."""
-    proper, tails = _split(name)
+    proper, direction, ordinal, kind = _split(name)
     if not proper:
         return set()
     readings = _readings(proper)
-    parts = [readings, *tails]
-    return {"".join(combo) for combo in itertools.product(*parts)}
+    after = [readings, *(part for part in (direction, ordinal, kind) if part)]
+    out = {"".join(combo) for combo in itertools.product(*after)}
+    if direction:
+        # English puts the direction first as well: West Nanjing Road, North Urumqi Road.
+        english = tuple(d for d in direction if len(d) > 2 and d not in _PINYIN_DIRECTIONS)
+        before = [english, readings, *(part for part in (ordinal, kind) if part)]
+        out |= {"".join(combo) for combo in itertools.product(*before)}
+    return out
 
 
-def _split(name: str) -> tuple[str, list[tuple[str, ...]]]:
-    """南京西路 -> ("南京", [("xi", "west", "w"), ("lu", "road", "rd")])."""
-    tails: list[tuple[str, ...]] = []
+_PINYIN_DIRECTIONS = frozenset({"dong", "xi", "nan", "bei", "zhong"})
+_Part = tuple[str, ...] | None
+
+
+def _split(name: str) -> tuple[str, _Part, _Part, _Part]:
+    """南京西路 -> ("南京", ("xi", "west", "w"), None, ("lu", "road", "rd"))."""
     rest = name
-    for kind, spelt in _KINDS:
-        if rest.endswith(kind) and len(rest) > len(kind):
-            rest = rest[: -len(kind)]
-            tails.insert(0, spelt)
+    kind: _Part = None
+    for chinese, spelt in _KINDS:
+        if rest.endswith(chinese) and len(rest) > len(chinese):
+            rest, kind = rest[: -len(chinese)], spelt
             break
+    ordinal: _Part = None
+    direction: _Part = None
     # An ordinal, then a direction, before the kind: 中山南一路, 石门一路, 乌鲁木齐北路.
-    if tails and len(rest) > 2 and rest[-1] in _ORDINALS:
-        tails.insert(0, _ORDINALS[rest[-1]])
-        rest = rest[:-1]
-    if tails and len(rest) > 2 and rest[-1] in _DIRECTIONS:
-        tails.insert(0, _DIRECTIONS[rest[-1]])
-        rest = rest[:-1]
-    return rest, tails
+    if kind and len(rest) > 2 and rest[-1] in _ORDINALS:
+        rest, ordinal = rest[:-1], _ORDINALS[rest[-1]]
+    if kind and len(rest) > 2 and rest[-1] in _DIRECTIONS:
+        rest, direction = rest[:-1], _DIRECTIONS[rest[-1]]
+    return rest, direction, ordinal, kind
 
 
 def _readings(text: str) -> tuple[str, ...]:

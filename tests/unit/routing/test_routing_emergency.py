@@ -241,3 +241,42 @@ def test_a_snatch_and_a_car_broken_into_now_go_to_110(text: str) -> None:
 def test_a_past_break_in_and_a_rush_for_leaflets_are_not_crimes_in_progress(text: str) -> None:
     signal = detect_emergency(text)
     assert signal is None or not signal.strong
+
+
+# Session 11, read from blind probes 17 and 18 after their measurement (three emergencies missed,
+# three false transfers): told by what is seen and heard, not by the words of the lexicon.
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("我隔壁那家男的又在打他老婆了，砰砰砰往墙上撞，女的在喊救命，现在还在打", "110"),
+        ("现在有两个男的戴着帽子口罩在弄他家门锁 还在弄 我不敢出声", "110"),
+        ("对面那栋楼四楼窗口一直往外冒黑颜色的烟，一股塑料烧焦的臭味，里面红彤彤的", "119"),
+        ("my father is having a stroke, his face is drooping", "120"),
+    ],
+)
+def test_violence_a_lock_forced_and_a_fire_told_by_what_is_seen(text: str, number: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == number and signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # stroking a cat is not a stroke
+        "A neighbour feeds stray cats; one scratched my daughter when she tried to stroke it",
+        # a battery about to catch fire, said not to be burning: the e-bike matter, urgent
+        "电瓶车插着电, the battery is swelling, 一股焦味. No flames yet, we're going down",
+        "充电的电瓶鼓起来了，烫手，还没着火，我们不敢动",
+        "楼上在打孩子，孩子哭得很惨，吵得我们没法睡",  # a noise complaint, not a transfer
+        "师傅在帮我弄门锁，弄了半天还没好",
+    ],
+)
+def test_stroking_a_cat_no_flames_yet_and_a_locksmith_are_no_transfer(text: str) -> None:
+    assert detect_emergency(text) is None
+
+
+def test_short_of_breath_in_a_stuck_lift_is_only_weak_evidence() -> None:
+    stuck = detect_emergency("我妈被关在电梯里了，卡在七楼跟八楼中间，她说闷得喘不上气")
+    assert stuck is not None and stuck.transfer == "120" and not stuck.strong
+    at_home = detect_emergency("我爸突然喘不上气，嘴唇发紫")
+    assert at_home is not None and at_home.transfer == "120" and at_home.strong

@@ -103,6 +103,9 @@ def test_unplaceable_addresses(gazetteer: Gazetteer, address: str, method: str) 
         ),  # full-width, as some IMEs type
         # 延安西路, not 安西路, as with the characters.
         ("1400 Yan'an West Road", "CN-XHL-C01", "延安西路1400号"),
+        # The direction first, as English often has it.
+        ("1450 West Nanjing Road", "JA-JAS-C04", "南京西路1450号"),
+        ("1700 Middle Yan'an Road", "JA-JAS-C01", "延安中路1700号"),
     ],
 )
 def test_english_and_pinyin_addresses_are_placed(

@@ -129,3 +129,29 @@ def test_dancing_is_read_in_every_form() -> None:
     for text in ("they dance every night", "dancers with a speaker", "she dances at 6 am"):
         assert "广场舞" in expand(text)
     assert "广场舞" not in expand("an abundance of rats")
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        # Session 11, read from blind probes 17 and 18 after their measurement.
+        ("丽园路120号前面马路中间陷下去一块，下过雨变成一个水塘", "路面破损"),
+        ("早上起来米袋子被咬了个洞，灶台上一粒一粒黑色的屎", "老鼠"),
+        ("地铁口那一堆小黄小蓝小绿，横七竖八倒一地", "共享单车"),
+        ("一楼住户把楼前公共绿地用铁栅栏圈占，建了一间阳光房", "小区违建"),
+    ],
+)
+def test_things_told_by_what_is_seen_gain_the_catalog_term(text: str, term: str) -> None:
+    assert term in expand(text).split("|")[-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("狗咬了我家孩子", "老鼠"),  # a bite is not a rat's sign
+        ("路边的绿地没人修剪", "小区违建"),
+        ("马路上车太多了", "路面破损"),
+    ],
+)
+def test_near_misses_do_not_gain_the_term(text: str, term: str) -> None:
+    assert term not in expand(text)

@@ -25,6 +25,8 @@ def test_a_name_is_spelt_in_pinyin_and_english() -> None:
     assert "changningroad" in spellings("长宁路")  # a second reading of 长
     assert {"shimen1stroad", "shimenyilu"} <= spellings("石门一路")
     assert {"wuyigarden", "wuyihuayuan"} <= spellings("武夷花园")
+    assert {"westnanjingroad", "westnanjingrd"} <= spellings("南京西路")  # direction first
+    assert "xinanjinglu" not in spellings("南京西路")  # in pinyin the direction stays after
     assert {"lvjiaxincun", "lujianewvillage", "lyujiaxincun"} <= spellings("吕家新村")
 
 
