@@ -144,6 +144,12 @@ _ENTRAPPED = re.compile(
     r"(?:关|困|卡)在?[^，。]{0,4}电梯|电梯[^，。]{0,6}(?:关|困|卡)住?|"
     r"(?:trapped|stuck) in (?:the|a) (?:lift|elevator)"
 )
+# An ambulance or a fire engine that could not get through is a blocked access (a fire lane),
+# not a call for one: such a clause gives no catalog keyword of an emergency.
+_BLOCKED_ACCESS = re.compile(
+    r"(?:救护车|消防车|救火车)[^，。]{0,4}(?:开不进|进不来|进不去|开不过|过不去|被堵|堵住)|"
+    r"(?:ambulance|fire (?:engine|truck))s? (?:could ?n[o']t|can ?n[o']t|cannot) get"
+)
 _SHORT_OF_BREATH = re.compile(r"喘不(?:上|过)气|呼吸困难|胸闷|闷得|can'?t breathe")
 
 _DANGER = re.compile(
@@ -190,6 +196,8 @@ def detect_emergency(
         return weak
     for number, words in (catalog_keywords or {}).items():
         for clause in live:
+            if _BLOCKED_ACCESS.search(clause):
+                continue
             for word in words:
                 if word and word in clause:
                     return EmergencySignal(number, word, strong=False)

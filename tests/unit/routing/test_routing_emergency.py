@@ -280,3 +280,13 @@ def test_short_of_breath_in_a_stuck_lift_is_only_weak_evidence() -> None:
     assert stuck is not None and stuck.transfer == "120" and not stuck.strong
     at_home = detect_emergency("我爸突然喘不上气，嘴唇发紫")
     assert at_home is not None and at_home.transfer == "120" and at_home.strong
+
+
+def test_an_ambulance_that_could_not_get_in_is_a_blocked_lane_not_a_call() -> None:
+    # Blind probe 19 (read after its measurement): a fire-lane complaint was sent to 120.
+    keywords = {"120": ("救护车", "急救"), "119": ("消防车",)}
+    lane = "晚上被私家车停得满满的。上次有户人家老人生病，救护车都开不进来，是抬出去的。"
+    assert detect_emergency(lane, keywords) is None
+    assert detect_emergency("The ambulance couldn't get in because of the parked cars") is None
+    called = detect_emergency("快叫救护车，我爸倒在地上了", keywords)
+    assert called is not None and called.transfer == "120"
