@@ -1,73 +1,43 @@
 """The running routing worker learns from a dispatcher's correction without a restart.
 
-Its own broker, appeals service and routing worker (learning from history, looking for new
-corrections every 3 s), so what it learns does not reach the session's stack and the other
-tests. The words alone decide (no encoder): the loop under test is the database -> training ->
+Its own broker, database, appeals service and routing worker (learning from history, looking
+for new corrections every 3 s), so what it learns does not reach the session's stack and the
+other tests. The words alone decide (no encoder): the loop under test is the database -> training ->
 swap, not the second opinion.
 """
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from services.cli.stack import service_env, start_service
-from shared.embedded import BrokerKind, DatabaseProcess, ManagedProcess, free_port, start_broker
-from shared.kafka import ensure_topics
-from tests.integration.conftest import (
-    RunningServices,
-    metric_value,
-    poll,
-    reference_city,
-    staff_login,
-)
+from shared.embedded import BrokerKind
+from tests.faults.harness import MONGO_DB, FaultStack
+from tests.integration.conftest import RunningServices, metric_value, poll, staff_login
 
 TEXT = "门口那条河里全是死鱼，一股味道"  # no word of the catalog: the router cannot know it
 
 
 @pytest.fixture
-def learning_stack(
-    mongo: DatabaseProcess, broker_profile: BrokerKind, tmp_path: Path
-) -> Iterator[RunningServices]:
-    broker = start_broker(broker_profile, data_dir=tmp_path / "broker")
-    processes: dict[str, ManagedProcess] = {}
+def learning_stack(broker_profile: BrokerKind, tmp_path: Path) -> Iterator[RunningServices]:
+    # The fault scenarios' stack: its own broker and database, and only the two services.
+    stack = FaultStack.start(
+        tmp_path,
+        broker_profile,
+        services=("appeals", "routing"),
+        extra={
+            "APPEALS_ROUTING_EMBEDDINGS": "false",
+            "APPEALS_ROUTING_LEARN_FROM_HISTORY": "true",
+            "APPEALS_ROUTING_RELEARN_MINUTES": "0.05",
+        },
+    )
     try:
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(ensure_topics(broker.bootstrap))
-        finally:
-            loop.close()
-        ports = {name: free_port() for name in ("appeals", "routing")}
-        mongo_db = f"relearn_{uuid.uuid4().hex[:8]}"
-        env = service_env(
-            bootstrap=broker.bootstrap,
-            broker_profile=broker_profile,
-            mongo_url=mongo.url,
-            data_dir=tmp_path / "services",
-            ports=ports,
-            extra={
-                "APPEALS_MONGO_DB": mongo_db,
-                "APPEALS_JURISDICTION_FILE": str(reference_city() / "jurisdiction.yaml"),
-                "APPEALS_MATTERS_FILE": str(reference_city() / "matters.yaml"),
-                "APPEALS_ROUTING_EMBEDDINGS": "false",
-                "APPEALS_ROUTING_LEARN_FROM_HISTORY": "true",
-                "APPEALS_ROUTING_RELEARN_MINUTES": "0.05",
-            },
-        )
-        for name in ("appeals", "routing"):
-            processes[name] = start_service(
-                name, env=env, port=ports[name], data_dir=tmp_path / "services"
-            )
-        yield RunningServices(processes, ports, mongo_db, env)
+        yield RunningServices(stack.services, stack.ports, MONGO_DB, stack.env)
     finally:
-        for process in processes.values():
-            process.stop()
-        broker.stop()
+        stack.stop()
 
 
 def test_a_signed_manual_dispatch_teaches_the_running_router(

@@ -174,8 +174,9 @@ def detect_emergency(
     out-of-scope matter with that number.
     """
     live = _live_clauses(text, _NOT_LIVE)
-    smoke_source = _SMOKE_SOURCE.search(normalise(text))
-    entrapped = _ENTRAPPED.search(normalise(text))
+    whole = normalise(text)
+    smoke_source = _SMOKE_SOURCE.search(whole)
+    entrapped = _ENTRAPPED.search(whole)
     weak: EmergencySignal | None = None
     for number, pattern in _LEXICON.items():
         for clause in live:

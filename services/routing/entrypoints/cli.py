@@ -33,6 +33,7 @@ from shared.city import City, CityDataError, load_city, load_matters
 
 if TYPE_CHECKING:
     from services.routing.adapters.training_data import AppealRecord
+    from services.routing.config import RoutingSettings
     from services.routing.domain.embedding import TextEmbedder
     from services.routing.domain.router import LabelledAppeal, RouteOutcome, Router
 
@@ -72,20 +73,31 @@ def _shared_embedder(cache: str) -> TextEmbedder:
         raise _UsageError(f"{exc} (or run with --no-embeddings)") from None
 
 
-def _embedder(args: argparse.Namespace) -> TextEmbedder | None:
-    # The worker's settings decide what the flag leaves open: APPEALS_ROUTING_EMBEDDINGS, and
-    # the same vector cache (APPEALS_ROUTING_EMBEDDING_CACHE, else <APPEALS_DATA_DIR>/...).
+def _settings() -> RoutingSettings:
+    """The routing worker's settings (APPEALS_*): the CLI decides as the worker does."""
     from pydantic import ValidationError
 
     from services.routing.config import RoutingSettings
 
     try:
-        settings = RoutingSettings()
+        return RoutingSettings()
     except ValidationError as exc:
         raise _UsageError(f"bad APPEALS_* setting: {exc}") from None
+
+
+def _embedder(args: argparse.Namespace) -> TextEmbedder | None:
+    # The worker's settings decide what the flag leaves open: APPEALS_ROUTING_EMBEDDINGS, and
+    # the same vector cache (APPEALS_ROUTING_EMBEDDING_CACHE, else <APPEALS_DATA_DIR>/...).
+    settings = _settings()
     flag = getattr(args, "embeddings", None)
     wanted = settings.routing_embeddings if flag is None else flag
     return _shared_embedder(str(settings.embedding_cache_path)) if wanted else None
+
+
+_TRAIN_HELP = (
+    "labelled appeals to train on as well (JSONL; repeat for several files; "
+    "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -109,12 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = commands.add_parser("route", help="route every appeal of a JSONL file; JSON lines out")
     city_args(p)
     p.add_argument("--data", required=True, help="appeals, one JSON object a line")
-    p.add_argument(
-        "--train",
-        action="append",
-        help="labelled appeals to train on as well (JSONL; repeat for several files; "
-        "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)",
-    )
+    p.add_argument("--train", action="append", help=_TRAIN_HELP)
     p.add_argument("--model", help="a model saved by 'routing train'")
     p.set_defaults(func=_cmd_route)
 
@@ -138,12 +145,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     city_args(p)
     p.add_argument("--data", required=True, nargs="+", help="held-out labelled appeals (JSONL)")
-    p.add_argument(
-        "--train",
-        action="append",
-        help="labelled appeals to train on as well (JSONL; repeat for several files; "
-        "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)",
-    )
+    p.add_argument("--train", action="append", help=_TRAIN_HELP)
     p.add_argument("--report", help="write the figures as JSON here")
     p.add_argument("--chart", help="draw coverage and precision per file (PNG) here")
     p.set_defaults(func=_cmd_heldout)
@@ -157,12 +159,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--matter-hint")
     p.add_argument("--exclude", action="append", default=[], help="a unit that returned it")
     p.add_argument("--return-count", type=int, default=0)
-    p.add_argument(
-        "--train",
-        action="append",
-        help="labelled appeals to train on as well (JSONL; repeat for several files; "
-        "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)",
-    )
+    p.add_argument("--train", action="append", help=_TRAIN_HELP)
     p.add_argument("--model", help="a model saved by 'routing train'")
     p.set_defaults(func=_cmd_explain)
 
@@ -188,12 +185,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the proposed matters.yaml",
     )
     p.add_argument("--data", required=True, help="stored appeals (JSONL)")
-    p.add_argument(
-        "--train",
-        action="append",
-        help="labelled appeals to train both routers on (JSONL; repeat for several files; "
-        "default: APPEALS_ROUTING_TRAINING_DATA)",
-    )
+    p.add_argument("--train", action="append", help=f"{_TRAIN_HELP} (both routers)")
     p.add_argument("--report", help="write the full report as JSON here")
     p.set_defaults(func=_cmd_replay)
 
@@ -268,20 +260,14 @@ def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]
 
 
 def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
-    from pydantic import ValidationError
-
     from services.routing.adapters.training_data import training_examples
-    from services.routing.config import RoutingSettings
 
     # Several files: a city's labelled history kept in parts (the heldout learning curve of
     # docs/routing.md trains on dev plus other probe files). Without --train, the file the
     # routing worker trains on (APPEALS_ROUTING_TRAINING_DATA), so the CLI decides as it does.
     paths = getattr(args, "train", None)
     if not paths:
-        try:
-            configured = RoutingSettings().routing_training_data
-        except ValidationError as exc:
-            raise _UsageError(f"bad APPEALS_* setting: {exc}") from None
+        configured = _settings().routing_training_data
         paths = [str(configured)] if configured is not None else []
     return [example for path in paths for example in training_examples(_read(path))]
 
