@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings
 
@@ -19,8 +22,10 @@ class RoutingSettings(CommonSettings):
     # Unset: the router's default for the evidence it has (0.55 on the words alone, 0.75 with
     # the second opinion; docs/routing.md step 5). A value set here applies to both.
     routing_threshold: float | None = Field(default=None, ge=0, le=1)
-    # Labelled appeals (dev-appeals.jsonl format) to train on besides the catalog.
-    routing_training_data: Path | None = None
+    # Labelled appeals (dev-appeals.jsonl format) to train on besides the catalog: files, or
+    # folders whose *.jsonl files are all read, separated like PATH (a:b:c). A city keeps its
+    # labelled history in parts; the router learns from all of them.
+    routing_training_data: Annotated[tuple[Path, ...], NoDecode] = ()
     # Learn at start-up from the corrections stored in the appeals database (manual
     # dispatches, coordinators' reassignments), so the router improves in the city it serves.
     routing_learn_from_history: bool = False
@@ -36,6 +41,13 @@ class RoutingSettings(CommonSettings):
     routing_embeddings: bool = True
     # Default: <data_dir>/routing-embeddings.npz
     routing_embedding_cache: Path | None = None
+
+    @field_validator("routing_training_data", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> Any:
+        if isinstance(value, str | Path):
+            return tuple(Path(part) for part in str(value).split(os.pathsep) if part.strip())
+        return value
 
     @property
     def embedding_cache_path(self) -> Path:

@@ -87,6 +87,11 @@ def dev_routers(city: City, embedder: E5Embedder) -> tuple[Router, Router]:
 # from 17/18. All were read afterwards; the figures below are the session's last: probe13
 # 0.952 / 0.724, probe14 0.977 / 0.759, probe15 1.000 / 0.948, probe16 1.000 / 0.931, probe17
 # 0.939 / 0.569, probe18 0.971 / 0.603, probe19 1.000 / 0.707, probe20 0.896 / 0.828.
+# Session 12: probes 21-28 (21, 22, 25, 27 plain; 23, 24, 26, 28 hard) were blind for session
+# 11's router (21-24) and for that router with the emergency rules read from 21-24 (25-28);
+# after the rules read from 25-28: probe21 0.980 / 0.879, probe22 1.000 / 0.879, probe23
+# 0.954 / 0.741, probe24 0.975 / 0.690, probe25 1.000 / 0.983, probe26 1.000 / 0.793, probe27
+# 0.982 / 0.966, probe28 0.952 / 0.724.
 @pytest.mark.parametrize(
     ("probe", "words_below", "coverage", "precision", "emergencies"),
     [
@@ -104,6 +109,14 @@ def dev_routers(city: City, embedder: E5Embedder) -> tuple[Router, Router]:
         ("probe18", 0.50, 0.57, 0.94, 4),
         ("probe19", 0.55, 0.68, 0.98, 4),
         ("probe20", 0.55, 0.79, 0.87, 4),
+        ("probe21", 0.80, 0.85, 0.96, 4),
+        ("probe22", 0.80, 0.85, 0.98, 4),
+        ("probe23", 0.48, 0.71, 0.93, 4),
+        ("probe24", 0.51, 0.66, 0.95, 4),
+        ("probe25", 0.82, 0.95, 0.98, 4),
+        ("probe26", 0.58, 0.76, 0.98, 4),
+        ("probe27", 0.84, 0.93, 0.96, 4),
+        ("probe28", 0.51, 0.69, 0.93, 4),
     ],
 )
 def test_blind_probes_with_the_second_opinion(

@@ -12,7 +12,8 @@ chose). A malformed line raises ``TrainingDataError`` naming the file and line n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,14 @@ import orjson
 
 from services.routing.domain.router import LabelledAppeal, RouteRequest
 
-__all__ = ["AppealRecord", "TrainingDataError", "read_appeals", "training_examples"]
+__all__ = [
+    "AppealRecord",
+    "TrainingDataError",
+    "labelled_files",
+    "read_appeals",
+    "read_labelled",
+    "training_examples",
+]
 
 
 class TrainingDataError(ValueError):
@@ -54,6 +62,33 @@ class AppealRecord:
 def read_appeals(path: str | Path) -> list[AppealRecord]:
     """All records of a JSONL file, in order."""
     return list(_iter_appeals(Path(path)))
+
+
+def labelled_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, a folder standing for its ``*.jsonl`` files (in natural order: probe2
+    before probe10). A path that does not exist, or a folder without one, is an error."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(path.glob("*.jsonl"), key=_natural)
+            if not found:
+                raise TrainingDataError(f"{path}: a folder of labelled appeals without a *.jsonl")
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            raise TrainingDataError(f"{path}: no such file or folder of labelled appeals")
+    return files
+
+
+def read_labelled(paths: Iterable[str | Path]) -> list[LabelledAppeal]:
+    """The training examples of every file and folder named (``labelled_files``)."""
+    return [e for path in labelled_files(paths) for e in training_examples(read_appeals(path))]
+
+
+def _natural(path: Path) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
 def training_examples(records: list[AppealRecord]) -> list[LabelledAppeal]:

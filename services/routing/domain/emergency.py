@@ -60,7 +60,8 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"(?:浓|黑|白|[黑白灰]颜色的|[黑白灰]乎乎的|一股股)?烟(?![味头囱])|"
         # a glow inside where smoke comes out (里面红彤彤的): what a fire looks like from across
         r"(?:里面|屋里|房间里|窗户?里)[^，。]{0,2}(?:红彤彤|红通通|通红|一片红)",
-        r"\bfire\b(?! (?:lane|exit|door|escape|hydrant|access|safety|hazard|extinguisher|risk))|"
+        r"\bfire\b(?! (?:lane|exit|door|escape|hydrant|access|safety|hazard|extinguisher|risk|"
+        r"trap|code|regulations?|inspection|station|brigade))|"
         r"on fire|is burning|are burning|flames|smoke (?:is )?(?:coming|pouring|everywhere)|"
         r"explosion",
     ),
@@ -79,12 +80,19 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"(?:抢|扯|拽|夺)(?:走|掉|了|过)?[^，。]{0,10}(?:手机|包|项链|钱包|金链)[^，。]{0,8}(?:跑|逃|溜)|"
         # a snatch going on (在抢一个女的包) and a car broken into now (车窗砸开, 正在往里翻东西)
         r"(?:在|正在)抢[^，。]{0,8}(?:手机|包|项链|钱包|金链|钱)|"
+        # the thing taken named after the verb (一把拽走一个阿姨挎着的包)
+        r"(?:抢|扯|拽|夺)走[^，。]{0,10}(?:手机|包|项链|钱包|金链)|"
         r"(?:手机|包|项链|钱包|金链)(?:给|被)?(?:扯|抢|拽|夺)(?:走|掉)|"
         r"(?:车窗|车玻璃|汽车玻璃|车子?的?玻璃)[^，。]{0,3}(?:敲|砸)(?:碎|破|烂|开)|"
         r"(?:敲|砸)(?:碎|破|烂|开)?[^，。]{0,10}车[^，。]{0,3}(?:窗|玻璃)|"
         r"(?:正在|正|在)[^，。]{0,4}(?:翻|掏)东西|(?:往|朝)(?:车)?里(?:面|头)?(?:翻|掏)东西",
         r"robb|burglar|break(?:ing)? in|broke in|breaking into|thief|stealing|mugg|assault|"
-        r"stabb|\bknife\b|\bgun\b|fighting|attacking",
+        r"stabb|\bknife\b|\bgun\b|fighting|attacking|"
+        # told by what is done (blind probes 27, 28): smashing car windows, a bag ripped away
+        r"smash(?:es|ing|ed)? (?:up )?(?:the |a |car |cars'? |their )*(?:car )?windows?|"
+        r"(?:ripped|ripping|snatched|snatching|grabbed|yanked|tore|pulled) (?:a |an |her |his |"
+        r"the |my |someone'?s |(?:a |an |the )?(?:woman|man|lady|girl|old (?:lady|man))'?s )?"
+        r"(?:hand)?(?:bag|purse|phone|necklace|wallet)s?\b(?! (?:strap|of|open)\b)",
     ),
     "120": _rx(
         r"晕倒|昏倒|昏迷|晕过去|叫不醒|不省人事|没有?呼吸|(?:^(?![^，。]*(?:轮|胎|球|煤气|燃气)))[^，。]*?没气了|心跳停|心脏骤停|心脏病发作|"
@@ -137,6 +145,14 @@ _RESCUER = re.compile(
     r"保安|物业|消防员|消防队|维修|师傅|开锁|民警|警察|救援|救出|firefighter|rescue"
 )
 
+# Animals fight and howl too (野猫半夜打架): fighting in an appeal about animals, with no person
+# named before it in its clause, is weak evidence.
+_ANIMALS = re.compile(r"猫|狗|鸟|鸽子|鸡|鸭|鹅|老鼠|\b(?:cats?|dogs?|birds?|pigeons?)\b")
+_PEOPLE = re.compile(
+    r"人|男|女|小孩|孩子|老[头太人]|学生|他|她|\b(?:m[ae]n|wom[ae]n|people|guys?|kids?)\b"
+)
+_FIGHT = re.compile(r"打架|斗殴|打起来了|fighting")
+
 # Short of breath while shut in a lift: getting out is the cure, the lift's rescue the unit's
 # work (urgent). Weak evidence of a medical emergency: transferred only if the classifier
 # agrees, else a person checks.
@@ -151,6 +167,28 @@ _BLOCKED_ACCESS = re.compile(
     r"(?:ambulance|fire (?:engine|truck))s? (?:could ?n[o']t|can ?n[o']t|cannot) get"
 )
 _SHORT_OF_BREATH = re.compile(r"喘不(?:上|过)气|呼吸困难|胸闷|闷得|can'?t breathe")
+# Breathless from a smell (呛得人喘不过气, 熏得胸闷): the fumes are the complaint; a person checks.
+_STIFLED = re.compile(r"呛|熏|臭|气味|味道|fumes|stink|smell")
+
+# A fire told only by what is seen, heard and breathed, none of them a word of fire: smoke
+# pouring out, a red light in a window, crackling, smoke that stings. One such sign is many
+# things (a barbecue, an advert's light, firecrackers); two together, in clauses that describe
+# now, are how callers report a fire they can see from outside (blind probes 23 and 24: 窗户里往外窜
+# 红光，噼里啪啦地响，灰黑色的烟一团一团往外涌). Fireworks make the same signs and are not a fire.
+_FIRE_SIGNS: dict[str, re.Pattern[str]] = {
+    "smoke": re.compile(
+        r"(?<![抽吸香油])烟(?![味头囱花草酒盒])[^，。]{0,8}(?:往外|直往|一直|不停)?(?:涌|冒|窜|蹿|喷|滚|飘出)|"
+        r"(?:涌|冒|窜|蹿|喷|滚)出?(?:来)?[^，。]{0,6}(?<![抽吸香油])烟(?![味头囱花草酒盒])|"
+        r"smoke (?:pouring|billowing|coming)"
+    ),
+    "glow": re.compile(
+        r"(?:窜|蹿|冒|往外|透出)(?:出)?红光|红光[^，。]{0,3}(?:一闪一闪|直闪|乱窜|往外)|"
+        r"(?:窗户?|窗口|屋里|房间里|里面)[^，。]{0,6}红光|orange glow|red glow"
+    ),
+    "crackle": re.compile(r"噼里啪啦|噼噼啪啪|劈里啪啦|噼啪|爆裂声|crackling"),
+    "choke": re.compile(r"呛得|呛人|呛死|熏得[^，。]{0,4}睁不开|choking"),
+}
+_FIREWORKS = re.compile(r"鞭炮|炮仗|爆竹|烟花|烟火|花炮|firecracker|firework")
 
 _DANGER = re.compile(
     r"困在|被困|关在.{0,4}里|里面关着|卡在.{0,6}中间|随时(?:会|可能|要)|摇摇欲坠|"
@@ -179,6 +217,12 @@ def detect_emergency(
     entrapped = _ENTRAPPED.search(whole)
     weak: EmergencySignal | None = None
     for number, pattern in _LEXICON.items():
+        if number == "110":
+            # Before a cry for help: 楼里有人在喊救命 beside smoke and a red glow is a fire.
+            seen = _fire_seen(live, whole, smoke_source is not None)
+            if seen is not None and seen.strong:
+                return seen
+            weak = weak or seen
         for clause in live:
             match = pattern.search(clause)
             if not match:
@@ -186,10 +230,23 @@ def detect_emergency(
             evidence = match.group(0)
             if number == "110" and "撬" in evidence and _RESCUER.search(clause):
                 continue
+            if (
+                number == "110"
+                and _FIGHT.fullmatch(evidence)
+                and _ANIMALS.search(whole)
+                # who fights is named before the verb (跟小孩哭一样 after it is a likeness)
+                and not _PEOPLE.search(clause[: match.start()])
+            ):
+                weak = weak or EmergencySignal(number, evidence, strong=False)
+                continue
             if number == "119" and smoke_source and _SMOKE_ONLY.search(evidence):
                 weak = weak or EmergencySignal(number, evidence, strong=False)
                 continue
-            if number == "120" and _SHORT_OF_BREATH.search(evidence) and entrapped:
+            if (
+                number == "120"
+                and _SHORT_OF_BREATH.search(evidence)
+                and (entrapped or _STIFLED.search(clause))
+            ):
                 weak = weak or EmergencySignal(number, evidence, strong=False)
                 continue
             return EmergencySignal(number, evidence, strong=True)
@@ -203,6 +260,21 @@ def detect_emergency(
                 if word and word in clause:
                     return EmergencySignal(number, word, strong=False)
     return None
+
+
+def _fire_seen(live: list[str], whole: str, smoke_source: bool) -> EmergencySignal | None:
+    """Two or more signs of a fire (_FIRE_SIGNS) in clauses describing now; weak evidence when
+    the appeal names an everyday source of smoke, none when it names fireworks."""
+    if _FIREWORKS.search(whole):
+        return None
+    found: list[str] = []
+    for pattern in _FIRE_SIGNS.values():
+        match = next((m for c in live if (m := pattern.search(c))), None)
+        if match:
+            found.append(match.group(0))
+    if len(found) < 2:
+        return None
+    return EmergencySignal("119", " + ".join(found), strong=not smoke_source)
 
 
 def detect_danger(text: str) -> DangerSignal | None:

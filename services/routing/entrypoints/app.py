@@ -121,10 +121,10 @@ def load_training(settings: RoutingSettings) -> Training:
     """The labelled examples the worker learns from: the training file's (if any), and the
     corrections stored in the appeals database (if it learns from history)."""
     files: list[LabelledAppeal] = []
-    if settings.routing_training_data is not None:
-        from services.routing.adapters.training_data import read_appeals, training_examples
+    if settings.routing_training_data:
+        from services.routing.adapters.training_data import read_labelled
 
-        files = training_examples(read_appeals(settings.routing_training_data))
+        files = read_labelled(settings.routing_training_data)
     history: list[LabelledAppeal] = []
     if settings.routing_learn_from_history:
         from services.routing.adapters.history import corrections_from_database

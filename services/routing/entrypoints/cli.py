@@ -95,8 +95,8 @@ def _embedder(args: argparse.Namespace) -> TextEmbedder | None:
 
 
 _TRAIN_HELP = (
-    "labelled appeals to train on as well (JSONL; repeat for several files; "
-    "default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)"
+    "labelled appeals to train on as well (a JSONL file, or a folder of them; repeat for "
+    "several; default: APPEALS_ROUTING_TRAINING_DATA, as the routing worker)"
 )
 
 
@@ -148,6 +148,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train", action="append", help=_TRAIN_HELP)
     p.add_argument("--report", help="write the figures as JSON here")
     p.add_argument("--chart", help="draw coverage and precision per file (PNG) here")
+    p.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="judge each --data file by a router trained on --train and every other --data "
+        "file (how a city's labelled history carries to wording of a writer not in it)",
+    )
     p.set_defaults(func=_cmd_heldout)
 
     p = commands.add_parser("explain", help="one decision and its reasons, human-readable")
@@ -165,7 +171,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("train", help="train on catalog + labelled appeals and save")
     city_args(p)
-    p.add_argument("--data", help="labelled appeals (JSONL)")
+    p.add_argument(
+        "--data", action="append", help="labelled appeals (a JSONL file or a folder; repeatable)"
+    )
     p.add_argument(
         "--history",
         action="store_true",
@@ -260,16 +268,24 @@ def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]
 
 
 def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
-    from services.routing.adapters.training_data import training_examples
+    from services.routing.adapters.training_data import TrainingDataError, read_labelled
 
-    # Several files: a city's labelled history kept in parts (the heldout learning curve of
-    # docs/routing.md trains on dev plus other probe files). Without --train, the file the
+    # Several files or folders: a city's labelled history kept in parts (the heldout learning
+    # curve of docs/routing.md trains on dev plus the probe files). Without --train, what the
     # routing worker trains on (APPEALS_ROUTING_TRAINING_DATA), so the CLI decides as it does.
-    paths = getattr(args, "train", None)
+    paths = getattr(args, "train", None) or _settings().routing_training_data
     if not paths:
-        configured = _settings().routing_training_data
-        paths = [str(configured)] if configured is not None else []
-    return [example for path in paths for example in training_examples(_read(path))]
+        # Deliberately no labelled file is picked up unasked (one lying next to the catalog
+        # may be the test), so say what the router is missing.
+        print(
+            "note: no labelled appeals (--train, APPEALS_ROUTING_TRAINING_DATA): the router "
+            "learns from the catalog alone and triages more (docs/routing.md, session 12)",
+            file=sys.stderr,
+        )
+    try:
+        return read_labelled(paths)
+    except TrainingDataError as exc:
+        raise _UsageError(str(exc)) from None
 
 
 def _guard(func: Any) -> Any:
@@ -460,25 +476,49 @@ def _cmd_heldout(args: argparse.Namespace) -> int:
     embedder = _embedder(args)
     if embedder is not None:
         variants["second opinion"] = embedder
-    report: dict[str, Any] = {"training": len(training), "variants": {}}
+    report: dict[str, Any] = {
+        "training": len(training),
+        "leave_one_out": bool(args.leave_one_out),
+        "variants": {},
+    }
     for variant, encoder in variants.items():
         # Each variant is judged at its own threshold (its default unless --threshold); the
         # router runs at 0 so the widest coverage at 0.99 can be read, and asks the second
         # opinion where a deployed router would, as in eval.
         threshold = _judged_threshold(args, encoder)
-        router = Router.from_city(city, training=training, threshold=0.0, embedder=encoder)
+
+        def trained(without: str | None, encoder: TextEmbedder | None = encoder) -> Router:
+            # --leave-one-out: the other files are labelled history; the one judged is not.
+            others = [
+                c.labelled
+                for name, cases in files.items()
+                if without is not None and name != without
+                for c in cases
+                if c.labelled is not None
+            ]
+            return Router.from_city(
+                city, training=[*training, *others], threshold=0.0, embedder=encoder
+            )
+
+        router = None if args.leave_one_out else trained(None)
         rows: dict[str, Any] = {}
         pooled_cases: list[Any] = []
         pooled: list[RouteOutcome] = []
-        cpu = time.process_time()
-        for name, cases in files.items():
+        cpu = 0.0  # routing only, not the training of each left-out file's router
+        for number, (name, cases) in enumerate(files.items(), start=1):
             if not cases:
                 continue
-            outcomes = [router.route(c.request) for c in cases]
+            if router is None:
+                print(f"  {variant}: training without {name} ({number}/{len(files)})",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            judge = router or trained(name)
+            started = time.process_time()
+            outcomes = [judge.route(c.request) for c in cases]
+            cpu += time.process_time() - started
             rows[name] = held_out(cases, outcomes, city.catalog, threshold)
             pooled_cases += cases
             pooled += outcomes
-        per_appeal = (time.process_time() - cpu) / len(pooled) * 1000
+        per_appeal = cpu / len(pooled) * 1000
         if len(rows) > 1:
             rows["pooled"] = held_out(pooled_cases, pooled, city.catalog, threshold)
         report["variants"][variant] = {
@@ -558,12 +598,10 @@ def _print_outcome(outcome: RouteOutcome, city: City, out: TextIO) -> None:
 @_guard
 def _cmd_train(args: argparse.Namespace) -> int:
     """Train and save a model."""
-    from services.routing.adapters.training_data import training_examples
-
     city = _load_city(args)
     if not args.data and not args.history:
         raise _UsageError("give --data FILE, --history, or both")
-    examples = training_examples(_read(args.data)) if args.data else []
+    examples = _training(argparse.Namespace(train=args.data)) if args.data else []
     if args.history:
         from services.routing.adapters.history import corrections_from_database
         from shared.settings import CommonSettings

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -233,6 +235,7 @@ def test_without_train_the_cli_trains_on_what_the_worker_trains_on(
     monkeypatch.delenv("APPEALS_ROUTING_TRAINING_DATA", raising=False)
     assert main(argv) == 0
     assert json.loads(report_path.read_text())["training"] == 0
+    assert "learns from the catalog alone" in capsys.readouterr().err  # said, not silent
     monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", str(probes / "probe7-appeals.jsonl"))
     assert main(argv) == 0
     capsys.readouterr()
@@ -242,3 +245,33 @@ def test_without_train_the_cli_trains_on_what_the_worker_trains_on(
         if json.loads(line).get("expected", {}).get("matter")
     ]
     assert json.loads(report_path.read_text())["training"] == len(labelled) > 50
+
+
+def test_the_worker_setting_may_name_several_files_and_folders(
+    city_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # A city keeps its labelled history in parts: APPEALS_ROUTING_TRAINING_DATA lists files and
+    # folders like PATH, and a folder stands for its *.jsonl files.
+    probes = Path(__file__).parent
+    folder = tmp_path / "history"
+    folder.mkdir()
+    shutil.copy(probes / "probe6-appeals.jsonl", folder)
+    report_path = tmp_path / "heldout.json"
+    argv = ["routing", "heldout", *_city_args(city_dir),
+            "--data", str(probes / "probe8-appeals.jsonl"),
+            "--report", str(report_path)]  # fmt: skip
+    both = os.pathsep.join([str(probes / "probe7-appeals.jsonl"), str(folder)])
+    monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", both)
+    assert main(argv) == 0
+    capsys.readouterr()
+    labelled = [
+        line
+        for name in ("probe6-appeals.jsonl", "probe7-appeals.jsonl")
+        for line in (probes / name).read_text().splitlines()
+        if json.loads(line).get("expected", {}).get("matter")
+    ]
+    assert json.loads(report_path.read_text())["training"] == len(labelled) > 100
+    monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", str(tmp_path / "missing"))
+    assert main(argv) == 2
+    assert "missing: no such file or folder of labelled appeals" in capsys.readouterr().err

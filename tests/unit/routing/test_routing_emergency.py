@@ -290,3 +290,100 @@ def test_an_ambulance_that_could_not_get_in_is_a_blocked_lane_not_a_call() -> No
     assert detect_emergency("The ambulance couldn't get in because of the parked cars") is None
     called = detect_emergency("快叫救护车，我爸倒在地上了", keywords)
     assert called is not None and called.transfer == "120"
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        # blind probe 24 (session 12): a fire told only by a red light, crackling, smoke, stinging
+        (
+            "梅园新村一栋楼四楼的窗户里往外窜红光，噼里啪啦地响，灰黑色的烟一团一团往外涌，"
+            "楼道里呛得睁不开眼，有人在喊楼上还有老人没下来",
+            "119",
+        ),
+        # blind probe 23: the same signs beside a cry for help are a fire, not a crime
+        (
+            "对面楼五楼一户人家窗户里一直往外涌浓浓的黑烟，能看见里面红光一闪一闪，"
+            "还有噼里啪啦的爆裂声，楼里有人在喊救命",
+            "119",
+        ),
+        # blind probe 23: a bag pulled away now, the victim dragged down: the crime comes first
+        ("一个骑摩托的男的一把拽走一个阿姨挎着的包，阿姨被拖倒在地上，他往东边开走了", "110"),
+    ],
+)
+def test_a_fire_seen_from_outside_and_a_snatch_that_drags_someone_down(
+    text: str, number: str
+) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == number and signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下有人放鞭炮，噼里啪啦响了半个钟头，烟一直往我家窗户里飘，呛得不行",  # fireworks
+        "对面商场的广告屏晚上红光一闪一闪照进卧室里，睡不着",  # one sign: an advert's light
+        "The landlord split the flat into six rooms with plywood walls. It feels like a fire trap.",
+        "上周在菜场门口有人一把拽走了我的手机，想问问能不能查监控",  # past
+    ],
+)
+def test_fireworks_an_adverts_light_a_fire_trap_and_a_past_snatch_are_no_transfer(
+    text: str,
+) -> None:
+    assert detect_emergency(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下烧烤摊天天晚上炭火噼里啪啦，烟一直往我家窗户里冒，呛得睁不开眼",  # a named source
+        "工厂烟囱一直冒黑烟，呛得人喘不过气",  # breathless from a smell
+    ],
+)
+def test_smoke_and_breathlessness_from_a_named_source_are_only_weak_evidence(text: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and not signal.strong
+
+
+def test_breathlessness_without_a_smell_is_still_an_emergency() -> None:
+    signal = detect_emergency("我爸突然喘不过气，嘴唇发紫")
+    assert signal is not None and signal.transfer == "120" and signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # blind probes 27 and 28 (session 12): English crimes told by what is done
+        "A guy is smashing car windows on 人民路 right now, he's done two cars already",
+        "Right now a guy on an e-scooter just ripped a woman's handbag off her shoulder",
+        "楼下两只狗打起来了，狗主人也打起来了",  # the owners fight too
+    ],
+)
+def test_crimes_told_by_what_is_done_go_to_110(text: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and signal.transfer == "110" and signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # blind probe 28: stray cats that fight and howl at night were sent to 110
+        "楼下喂了二三十只野猫，猫在楼道里到处拉，半夜还打架嚎叫跟小孩哭一样，吓得人睡不着",
+        "Stray cats fighting every night under my window",
+    ],
+)
+def test_animals_fighting_are_only_weak_evidence(text: str) -> None:
+    signal = detect_emergency(text)
+    assert signal is not None and not signal.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The wind ripped the bag of rubbish open and it is all over the pavement",
+        "My bag strap ripped on the broken railing",
+        "Someone smashed the window of the shop last month, still not repaired",
+    ],
+)
+def test_a_torn_rubbish_bag_and_a_past_broken_window_are_no_transfer(text: str) -> None:
+    assert detect_emergency(text) is None

