@@ -382,8 +382,10 @@ def draw_heldout_chart(
     ax.set_xlim(0, 1.3)
     ax.set_xlabel("coverage at each variant's threshold (precision in brackets)")
     ax.set_title(title)
-    # Below the axes: inside, it covers the last rows' bars and labels.
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
+    # Below the axes: inside, it covers the last rows' bars and labels. The offset is in
+    # inches (under the x label), not a share of the axes, which grow with the files.
+    axes_inches = fig.get_figheight() * ax.get_position().height
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.55 / axes_inches), ncol=1)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, out)
 

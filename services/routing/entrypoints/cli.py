@@ -541,7 +541,12 @@ def _cmd_heldout(args: argparse.Namespace) -> int:
     if args.chart:
         from services.bench.report import draw_heldout_chart
 
-        print(f"chart: {draw_heldout_chart(report, Path(args.chart))}")
+        title = (
+            "Routing on held-out appeals, each file with its writer left out of the training"
+            if args.leave_one_out
+            else "Routing on held-out appeals: words alone and with the second opinion"
+        )
+        print(f"chart: {draw_heldout_chart(report, Path(args.chart), title)}")
     return 0
 
 
