@@ -133,11 +133,15 @@ _NOT_LIVE = re.compile(
 )
 
 # Smoke with an everyday source named in the appeal (a restaurant's fumes blown in through the
-# window, a barbecue, a chimney) is a fumes complaint before it is a fire. Smoke alone, without
-# a word of fire, is then only weak evidence: the classifier must agree, or a person checks.
+# window, a barbecue, a chimney, leaves or paper offerings burnt on purpose) is a fumes
+# complaint before it is a fire. Smoke alone, without a word of fire, is then only weak
+# evidence: the classifier must agree, or a person checks.
 _SMOKE_ONLY = re.compile(r"^[^火烧燃爆]*烟[^火烧燃爆]*$|^smoke")
 _SMOKE_SOURCE = re.compile(
     r"油烟|排风|排烟|抽风机|烟道|烟囱|烧烤|烤肉|烤串|炭火|饭店|餐馆|饭馆|厨房的?排|抽烟|吸烟|香烟|"
+    # things burnt on purpose (烧纸钱, burning leaves or rubbish, a mosquito coil, a coal stove)
+    r"烧纸|纸钱|冥币|烧香|焚烧|烧(?:垃圾|树叶|落叶|秸秆|柴|煤|东西)|秸秆|蚊香|煤炉|蜂窝煤|"
+    r"burning (?:leaves|rubbish|trash|paper|incense)|incense|"
     r"barbecue|bbq|restaurant|kitchen exhaust|cigarette"
 )
 # Forcing a door or a lift open to get someone out is a rescue, not a break-in.

@@ -338,6 +338,11 @@ def test_fireworks_an_adverts_light_a_fire_trap_and_a_past_snatch_are_no_transfe
     [
         "楼下烧烤摊天天晚上炭火噼里啪啦，烟一直往我家窗户里冒，呛得睁不开眼",  # a named source
         "工厂烟囱一直冒黑烟，呛得人喘不过气",  # breathless from a smell
+        # things burnt on purpose: paper offerings, leaves, rubbish, a mosquito coil
+        "楼下有人烧纸钱，烟一直往上冒，呛得我们开不了窗",
+        "小区里有人在绿化带焚烧树叶，滚滚浓烟，呛得人睁不开眼",
+        "对面工地在烧垃圾，黑烟一团一团往外冒，噼里啪啦的",
+        "邻居天天点蚊香，烟从门缝里飘出来，呛得很",
     ],
 )
 def test_smoke_and_breathlessness_from_a_named_source_are_only_weak_evidence(text: str) -> None:
