@@ -274,7 +274,7 @@ def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
     # curve of docs/routing.md trains on dev plus the probe files). Without --train, what the
     # routing worker trains on (APPEALS_ROUTING_TRAINING_DATA), so the CLI decides as it does.
     paths = getattr(args, "train", None) or _settings().routing_training_data
-    if not paths:
+    if not paths and not getattr(args, "leave_one_out", False):
         # Deliberately no labelled file is picked up unasked (one lying next to the catalog
         # may be the test), so say what the router is missing.
         print(

@@ -275,3 +275,32 @@ def test_the_worker_setting_may_name_several_files_and_folders(
     monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", str(tmp_path / "missing"))
     assert main(argv) == 2
     assert "missing: no such file or folder of labelled appeals" in capsys.readouterr().err
+
+
+def test_heldout_leave_one_out_trains_each_file_on_the_others(
+    city_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # Two files with the same appeals: left out in turn, each is judged by a router that
+    # learnt the other, so it knows every text; judged together, by the catalog alone.
+    monkeypatch.delenv("APPEALS_ROUTING_TRAINING_DATA", raising=False)
+    probes = Path(__file__).parent
+    first = tmp_path / "first.jsonl"
+    second = tmp_path / "second.jsonl"
+    shutil.copy(probes / "probe7-appeals.jsonl", first)
+    shutil.copy(probes / "probe7-appeals.jsonl", second)
+    figures = {}
+    for flag in ([], ["--leave-one-out"]):
+        report_path = tmp_path / f"heldout{len(flag)}.json"
+        argv = ["routing", "heldout", *_city_args(city_dir), *flag,
+                "--data", str(first), str(second), "--report", str(report_path)]  # fmt: skip
+        assert main(argv) == 0
+        report = json.loads(report_path.read_text())
+        assert report["leave_one_out"] is bool(flag)
+        figures[bool(flag)] = report["variants"]["words"]["files"]
+    err = capsys.readouterr().err
+    assert "words: training without first (1/2)" in err
+    assert "words: training without second (2/2)" in err
+    for name in ("first", "second"):
+        assert figures[True][name]["matter_accuracy"] >= 0.95
+        assert figures[True][name]["matter_accuracy"] > figures[False][name]["matter_accuracy"]
