@@ -9,7 +9,9 @@ clause is ignored, not the whole appeal. Smoke without a word of fire, in an app
 everyday source of smoke (a restaurant's fumes, a barbecue), is weak evidence; a door forced by
 a guard or a locksmith to let someone out is a rescue, not a break-in; short of breath while
 shut in a lift is the lift's rescue first (weak evidence of 120); a fire said not to be there
-yet (no flames yet, 还没着火) is none.
+yet (no flames yet, 还没着火) is none. A fire seen from outside is told by two of its signs
+together (smoke pouring out, a red light in a window, crackling, smoke that stings); animals
+that fight are not a brawl.
 
 Danger to life or property (someone trapped in a lift, a branch about to fall on people) raises
 a matter's urgency to ``urgent`` without making it an emergency.
@@ -171,8 +173,9 @@ _BLOCKED_ACCESS = re.compile(
     r"(?:ambulance|fire (?:engine|truck))s? (?:could ?n[o']t|can ?n[o']t|cannot) get"
 )
 _SHORT_OF_BREATH = re.compile(r"喘不(?:上|过)气|呼吸困难|胸闷|闷得|can'?t breathe")
-# Breathless from a smell (呛得人喘不过气, 熏得胸闷): the fumes are the complaint; a person checks.
-_STIFLED = re.compile(r"呛|熏|臭|气味|味道|fumes|stink|smell")
+# Breathless from smoke or a stink (呛得人喘不过气, 熏得胸闷): the fumes are the complaint; a person
+# checks. Not a gas smell: breathless beside leaking gas may be poisoning.
+_STIFLED = re.compile(r"^(?!.*(?:煤气|燃气|\bgas\b)).*(?:呛|熏|臭|油烟|烟味|fumes|stink)")
 
 # A fire told only by what is seen, heard and breathed, none of them a word of fire: smoke
 # pouring out, a red light in a window, crackling, smoke that stings. One such sign is many

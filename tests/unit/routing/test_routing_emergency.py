@@ -392,3 +392,8 @@ def test_animals_fighting_are_only_weak_evidence(text: str) -> None:
 )
 def test_a_torn_rubbish_bag_and_a_past_broken_window_are_no_transfer(text: str) -> None:
     assert detect_emergency(text) is None
+
+
+def test_breathless_beside_a_gas_smell_is_still_an_emergency() -> None:
+    signal = detect_emergency("厨房里一股煤气味道，我妈胸闷喘不过气")
+    assert signal is not None and signal.transfer == "120" and signal.strong
