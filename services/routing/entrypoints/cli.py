@@ -267,9 +267,17 @@ def _router(args: argparse.Namespace, city: City, training: list[LabelledAppeal]
         raise _UsageError(f"cannot train: {exc}") from None
 
 
-def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
+def _labelled(paths: Sequence[str | Path]) -> list[LabelledAppeal]:
+    """The training examples of labelled files and folders; a bad path is a usage error."""
     from services.routing.adapters.training_data import TrainingDataError, read_labelled
 
+    try:
+        return read_labelled(paths)
+    except TrainingDataError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
     # Several files or folders: a city's labelled history kept in parts (the heldout learning
     # curve of docs/routing.md trains on dev plus the probe files). Without --train, what the
     # routing worker trains on (APPEALS_ROUTING_TRAINING_DATA), so the CLI decides as it does.
@@ -282,10 +290,7 @@ def _training(args: argparse.Namespace) -> list[LabelledAppeal]:
             "learns from the catalog alone and triages more (docs/routing.md, session 12)",
             file=sys.stderr,
         )
-    try:
-        return read_labelled(paths)
-    except TrainingDataError as exc:
-        raise _UsageError(str(exc)) from None
+    return _labelled(paths)
 
 
 def _guard(func: Any) -> Any:
@@ -464,6 +469,7 @@ def _print_eval(report: dict[str, Any], out: TextIO) -> None:
 @_guard
 def _cmd_heldout(args: argparse.Namespace) -> int:
     """The words alone and, with --embeddings, the second opinion, on each file and pooled."""
+    from services.routing.adapters.training_data import training_examples
     from services.routing.domain.evaluation import held_out
     from services.routing.domain.router import Router
 
@@ -490,11 +496,10 @@ def _cmd_heldout(args: argparse.Namespace) -> int:
         def trained(without: str | None, encoder: TextEmbedder | None = encoder) -> Router:
             # --leave-one-out: the other files are labelled history; the one judged is not.
             others = [
-                c.labelled
+                example
                 for name, cases in files.items()
                 if without is not None and name != without
-                for c in cases
-                if c.labelled is not None
+                for example in training_examples(cases)
             ]
             return Router.from_city(
                 city, training=[*training, *others], threshold=0.0, embedder=encoder
@@ -606,7 +611,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     city = _load_city(args)
     if not args.data and not args.history:
         raise _UsageError("give --data FILE, --history, or both")
-    examples = _training(argparse.Namespace(train=args.data)) if args.data else []
+    examples = _labelled(args.data) if args.data else []
     if args.history:
         from services.routing.adapters.history import corrections_from_database
         from shared.settings import CommonSettings

@@ -199,6 +199,16 @@ def test_bad_files_give_a_clear_error(
     assert "cannot read" in capsys.readouterr().err
 
 
+def _labelled_lines(folder: Path, *names: str) -> int:
+    """How many lines of these probe files name a matter (the examples a router learns)."""
+    return sum(
+        1
+        for name in names
+        for line in (folder / name).read_text().splitlines()
+        if json.loads(line).get("expected", {}).get("matter")
+    )
+
+
 def test_several_training_files_are_all_trained_on(
     city_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -212,13 +222,8 @@ def test_several_training_files_are_all_trained_on(
             "--report", str(report_path)]  # fmt: skip
     assert main(argv) == 0
     capsys.readouterr()
-    labelled = [
-        line
-        for name in ("probe6-appeals.jsonl", "probe7-appeals.jsonl")
-        for line in (probes / name).read_text().splitlines()
-        if json.loads(line).get("expected", {}).get("matter")
-    ]
-    assert json.loads(report_path.read_text())["training"] == len(labelled) > 100
+    labelled = _labelled_lines(probes, "probe6-appeals.jsonl", "probe7-appeals.jsonl")
+    assert json.loads(report_path.read_text())["training"] == labelled > 100
 
 
 def test_without_train_the_cli_trains_on_what_the_worker_trains_on(
@@ -239,12 +244,8 @@ def test_without_train_the_cli_trains_on_what_the_worker_trains_on(
     monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", str(probes / "probe7-appeals.jsonl"))
     assert main(argv) == 0
     capsys.readouterr()
-    labelled = [
-        line
-        for line in (probes / "probe7-appeals.jsonl").read_text().splitlines()
-        if json.loads(line).get("expected", {}).get("matter")
-    ]
-    assert json.loads(report_path.read_text())["training"] == len(labelled) > 50
+    labelled = _labelled_lines(probes, "probe7-appeals.jsonl")
+    assert json.loads(report_path.read_text())["training"] == labelled > 50
 
 
 def test_the_worker_setting_may_name_several_files_and_folders(
@@ -265,13 +266,8 @@ def test_the_worker_setting_may_name_several_files_and_folders(
     monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", both)
     assert main(argv) == 0
     capsys.readouterr()
-    labelled = [
-        line
-        for name in ("probe6-appeals.jsonl", "probe7-appeals.jsonl")
-        for line in (probes / name).read_text().splitlines()
-        if json.loads(line).get("expected", {}).get("matter")
-    ]
-    assert json.loads(report_path.read_text())["training"] == len(labelled) > 100
+    labelled = _labelled_lines(probes, "probe6-appeals.jsonl", "probe7-appeals.jsonl")
+    assert json.loads(report_path.read_text())["training"] == labelled > 100
     monkeypatch.setenv("APPEALS_ROUTING_TRAINING_DATA", str(tmp_path / "missing"))
     assert main(argv) == 2
     assert "missing: no such file or folder of labelled appeals" in capsys.readouterr().err

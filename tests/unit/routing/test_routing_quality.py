@@ -202,12 +202,16 @@ def test_a_router_that_learnt_from_the_probes_routes_new_writers(
 ) -> None:
     from pathlib import Path
 
-    from services.routing.adapters.training_data import read_appeals, read_labelled
+    from services.routing.adapters.training_data import (
+        read_appeals,
+        read_labelled,
+        training_examples,
+    )
 
     here = Path(__file__).parent
     history = [here / f"probe{n}-appeals.jsonl" for n in ["", *range(2, 25)]]
-    labelled = [r.labelled for r in dev_records if r.labelled is not None]
-    router = Router.from_city(city, training=[*labelled, *read_labelled(history)], threshold=0.0)
+    dev = training_examples(dev_records)
+    router = Router.from_city(city, training=[*dev, *read_labelled(history)], threshold=0.0)
     new = [c for n in range(25, 29) for c in read_appeals(here / f"probe{n}-appeals.jsonl")]
     outcomes = [router.route(case.request) for case in new]
     figures = score(new, outcomes, city.catalog, DEFAULT_THRESHOLD)
